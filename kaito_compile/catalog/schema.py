@@ -1,0 +1,52 @@
+"""JSON schemas of the catalog files, generated from their pydantic models (``make schemas``)."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+from jsonschema import Draft202012Validator
+from pydantic import BaseModel
+
+from .derive import VllmFile
+from .models import ModelsFile
+from .skus import SkusFile
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent.parent / "schemas"
+
+FILE_KINDS: dict[str, tuple[type[BaseModel], str]] = {
+    "models": (ModelsFile, "catalog-models.schema.json"),
+    "skus": (SkusFile, "catalog-skus.schema.json"),
+    "vllm": (VllmFile, "catalog-vllm.schema.json"),
+}
+
+
+def generate_schema(kind: str) -> dict:
+    model, name = FILE_KINDS[kind]
+    schema = model.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = f"https://kaito-compile.dev/schemas/{name}"
+    return schema
+
+
+def render_schema(kind: str) -> str:
+    return json.dumps(generate_schema(kind), indent=2, sort_keys=True) + "\n"
+
+
+def write_schemas(directory: Path = SCHEMA_DIR) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for kind, (_, name) in FILE_KINDS.items():
+        path = directory / name
+        path.write_text(render_schema(kind))
+        written.append(path)
+    return written
+
+
+@cache
+def validator_for(kind: str) -> Draft202012Validator:
+    """The committed schema (what editors see); generated when it is absent."""
+    path = SCHEMA_DIR / FILE_KINDS[kind][1]
+    schema = json.loads(path.read_text()) if path.exists() else generate_schema(kind)
+    return Draft202012Validator(schema)
