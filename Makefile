@@ -1,0 +1,45 @@
+# kaito-compile — `make run` compiles examples/ into out/; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: run test check schemas fuzz bench clean-venv
+
+# The compiler alone: a light install (no torch).
+$(VENV)/.compiler: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e .
+	touch $@
+
+# Everything the tests need: the runtime extra (torch CPU wheel, transformers, peft, …), test tools, kubectl.
+$(VENV)/.test: pyproject.toml $(VENV)/.compiler
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[runtime,test]'
+	touch $@
+
+.tools/bin/kubectl: tools/ensure_kubectl.py | $(VENV)/.compiler
+	$(BIN)/python tools/ensure_kubectl.py
+
+run: $(VENV)/.compiler
+	$(BIN)/kaito-compile build examples -o out
+
+check: $(VENV)/.compiler
+	$(BIN)/kaito-compile check examples -o out
+
+test: $(VENV)/.test .tools/bin/kubectl
+	$(BIN)/python -m pytest -q
+
+schemas: $(VENV)/.compiler
+	$(BIN)/python -m kaito_compile.schemas
+
+fuzz: $(VENV)/.test
+	KAITO_FUZZ_PROFILE=full $(BIN)/python -m pytest -q tests/fuzz
+
+bench: $(VENV)/.test .tools/bin/kubectl
+	$(BIN)/python bench/compile.py
+	$(BIN)/python bench/runtime.py
+
+clean-venv:
+	rm -rf $(VENV) .tools

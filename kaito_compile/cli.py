@@ -1,0 +1,110 @@
+"""The ``kaito-compile`` command line.
+
+Exit codes are fixed: 0 ok, 1 invalid input (or a stale tree for ``check``), 2 tool or usage error.
+Every command prints diagnostics in the chosen ``--format`` and ends with a summary line.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+
+import click
+
+from . import __version__
+from .config import ConfigResolver
+from .diagnostics import Report, Severity, SpecError, ToolError, render_github, render_json, render_text
+
+EXIT_OK, EXIT_INVALID, EXIT_TOOL = 0, 1, 2
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+
+@dataclass
+class Options:
+    format: str
+    config_path: str | None
+    quiet: bool
+    verbose: bool
+
+    _configs: ConfigResolver | None = None
+
+    @property
+    def configs(self) -> ConfigResolver:
+        if self._configs is None:
+            self._configs = ConfigResolver(self.config_path)
+        return self._configs
+
+
+def emit_report(opts: Options, report: Report, *, summary: bool = True) -> None:
+    """Print diagnostics (notes only with -v) and the summary line, in the chosen format."""
+    if opts.format == "json":
+        click.echo(render_json(report))
+        return
+    shown = [d for d in report.sorted() if d.severity is not Severity.NOTE or opts.verbose]
+    for diag in shown:
+        if opts.format == "github":
+            click.echo(render_github(diag))
+        elif not opts.quiet or diag.severity is Severity.ERROR:
+            click.echo(render_text(diag), err=False)
+    if summary and not (opts.quiet and not report.errors):
+        click.echo(report.summary())
+
+
+def run_guarded(opts: Options, action) -> int:
+    """Run ``action``; turn tool errors into exit 2 and spec errors into exit 1, never a traceback."""
+    try:
+        return action()
+    except SpecError as exc:
+        report = Report(diagnostics=exc.diagnostics)
+        emit_report(opts, report, summary=False)
+        return EXIT_INVALID
+    except ToolError as exc:
+        click.echo(f"kaito-compile: error: {exc} [{exc.code}]", err=True)
+        return EXIT_TOOL
+    except KeyboardInterrupt:
+        click.echo("kaito-compile: interrupted", err=True)
+        return EXIT_TOOL
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="kaito-compile")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text", show_default=True,
+              help="How to print diagnostics.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="Project config (default: ./kaito-compile.yaml when present).")
+@click.option("-q", "--quiet", is_flag=True, help="Print errors and the verdict only.")
+@click.option("-v", "--verbose", is_flag=True, help="Also print notes (ignored documents, …).")
+@click.pass_context
+def cli(ctx: click.Context, fmt: str, config_path: str | None, quiet: bool, verbose: bool) -> None:
+    """Compile Kaito Workspaces into Kubernetes manifests ahead of time."""
+    ctx.obj = Options(fmt, config_path, quiet, verbose)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--against", metavar="REF", help="Also check update rules against the specs at this git revision.")
+@click.pass_obj
+def validate(opts: Options, paths: tuple[str, ...], against: str | None) -> None:
+    """Check Workspace specs against the schema and every Kaito admission rule."""
+    from .compiler import Catalogs, load_and_validate
+
+    def action() -> int:
+        report, _ = load_and_validate(list(paths), opts.configs, Catalogs(), against=against)
+        emit_report(opts, report)
+        return report.exit_code
+
+    sys.exit(run_guarded(opts, action))
+
+
+def main() -> None:
+    try:
+        cli.main(prog_name="kaito-compile", standalone_mode=True)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (EXIT_OK if exc.code is None else EXIT_TOOL)
+        sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+"""What the rules need to know from the catalogs and the sizing, computed once per Workspace.
+
+Results are memoised in ``ctx.facts`` so that the planner reuses what the rules established
+(resolved model, GPU configuration) instead of deciding it a second time.
+"""
+
+from __future__ import annotations
+
+from ..catalog import PresetResolution, PresetStatus
+from ..catalog.models import ModelEntry
+from ..catalog.catalog import InstanceTypeStatus
+from ..catalog.resolve import runtime_validation_error, tuning_error
+from ..catalog.quantity import format_binary
+from ..sizing.gpu import GpuConfig, SizingError, uniform_gpu_config
+from ..sizing.transformers import transformers_fit
+from .registry import RuleContext
+
+GIB_TEXT = format_binary
+
+
+def _memo(ctx: RuleContext, key: str, compute):
+    if key not in ctx.facts:
+        ctx.facts[key] = compute()
+    return ctx.facts[key]
+
+
+def preset_name(ctx: RuleContext, section: str) -> str | None:
+    spec = getattr(ctx.spec, section)
+    return spec.preset.name if spec is not None and spec.preset is not None else None
+
+
+def preset_resolution(ctx: RuleContext, section: str) -> PresetResolution | None:
+    name = preset_name(ctx, section)
+    if name is None:
+        return None
+    return _memo(ctx, f"{section}.resolution", lambda: ctx.catalog.resolve(name, section))
+
+
+def is_deprecated(resolution: PresetResolution | None) -> bool:
+    return resolution is not None and resolution.status is PresetStatus.DEPRECATED
+
+
+def model(ctx: RuleContext, section: str) -> ModelEntry | None:
+    resolution = preset_resolution(ctx, section)
+    return resolution.entry if resolution is not None and resolution.ok else None
+
+
+def runtime_problem(ctx: RuleContext, entry: ModelEntry) -> str | None:
+    return runtime_validation_error(ctx.catalog.models, entry, ctx.runtime)
+
+
+def tuning_problem(entry: ModelEntry) -> str | None:
+    return tuning_error(entry)
+
+
+def tunable_names(ctx: RuleContext) -> list[str]:
+    return sorted(alias for entry in ctx.catalog.models if entry.tunable for alias in entry.aliases[:1])
+
+
+def matching_nodes(ctx: RuleContext) -> list[tuple[str, dict[str, str]]]:
+    """BYO inventory nodes whose labels include the sanitized matchLabels (an empty selector: all)."""
+    from .resource import sanitized_match_labels
+
+    wanted = sanitized_match_labels(ctx.spec.resource.labelSelector)
+    return [(node.name, node.labels) for node in ctx.config.nodes
+            if all(node.labels.get(k) == v for k, v in wanted.items())]
+
+
+def gpu_config(ctx: RuleContext) -> GpuConfig | None:
+    """The GPUs of one node: SKU table (NAP) or the BYO inventory, then the partition applied."""
+    return _memo(ctx, "gpu", lambda: _gpu_config(ctx))
+
+
+def _gpu_config(ctx: RuleContext) -> GpuConfig | None:
+    resource = ctx.spec.resource
+    if ctx.config.node_auto_provisioning or ctx.ws.api_version == "kaito.sh/v1alpha1":
+        lookup = instance_type_lookup(ctx)
+        return GpuConfig.from_sku(lookup.sku) if lookup and lookup.sku else None
+    partition = resource.partition
+    if partition is not None and partition.mode == "mig" and partition.profile:
+        try:
+            return GpuConfig.from_mig_profile(partition.profile)
+        except ValueError:
+            return None
+    nodes = [n for n in matching_nodes(ctx) if _ready(ctx, n[0])] or matching_nodes(ctx)
+    try:
+        config = uniform_gpu_config(nodes)
+    except SizingError:
+        return None
+    if partition is not None and partition.mode == "accelerator" and partition.count:
+        try:
+            return config.scaled_to(partition.count)
+        except SizingError:
+            return None
+    return config
+
+
+def _ready(ctx: RuleContext, name: str) -> bool:
+    return any(node.name == name and node.ready for node in ctx.config.nodes)
+
+
+def byo_gpu_problem(ctx: RuleContext) -> str | None:
+    try:
+        uniform_gpu_config(matching_nodes(ctx))
+    except SizingError as exc:
+        return str(exc)
+    return None
+
+
+def instance_type_lookup(ctx: RuleContext):
+    name = ctx.spec.resource.instanceType
+    if not name:
+        return None
+    return _memo(ctx, "instance_type", lambda: ctx.catalog.instance_type(ctx.config.cloud, name,
+                                                                           runtime=ctx.runtime))
+
+
+def sku_problem(ctx: RuleContext) -> tuple[str, tuple[str, ...]] | None:
+    """Kaito's I8, and the compiler's refusal to size a preset on an SKU it has no figures for."""
+    lookup = instance_type_lookup(ctx)
+    if lookup is None or lookup.status is InstanceTypeStatus.KNOWN:
+        return None
+    if lookup.status is InstanceTypeStatus.UNLISTED_AZURE:
+        if ctx.spec.inference is not None and ctx.spec.inference.template is not None:
+            return None  # Kaito runs template workspaces on SKUs it does not know
+        return (f"{lookup.message}: kaito-compile has no GPU figures for it, so it cannot size a preset "
+                "(Kaito admits the name and fails at reconcile)", lookup.hints)
+    return lookup.message or "Unsupported instance type", lookup.hints
+
+
+def mig_profile_problem(ctx: RuleContext, profile: str | None) -> str | None:
+    if not profile:
+        return "missing field(s): profile is required for mig mode"
+    return ctx.catalog.skus.mig_profile_error(profile)
+
+
+def mig_fit_problem(ctx: RuleContext, profile: str) -> tuple[str, tuple[str, ...]] | None:
+    entry = model(ctx, "inference")
+    if entry is None:
+        return None
+    capacity = ctx.catalog.skus.mig_slice_bytes(profile)
+    if capacity >= entry.file_size_bytes:
+        return None
+    return (f"Model {entry.short_name} requires at least {entry.fileSize} for weights, which exceeds the "
+            f"{profile} MIG slice capacity of {format_binary(capacity)}", ("choose a larger MIG profile",))
+
+
+def gpu_memory_problem(ctx: RuleContext) -> tuple[str, tuple[str, ...]] | None:
+    """Kaito's I9 (count × node GPU memory ≥ weights; transformers single-node) and, for our
+    transformers runtime, the fit with its stated margin (kaito_compile.sizing.transformers)."""
+    entry, gpu = model(ctx, "inference"), gpu_config(ctx)
+    if entry is None or gpu is None:
+        return None
+    count = ctx.spec.resource.count or 1
+    machines = len(matching_nodes(ctx)) if not ctx.config.node_auto_provisioning and \
+        ctx.ws.api_version == "kaito.sh/v1beta1" else count
+    label = ctx.spec.resource.instanceType or "the BYO nodes"
+    if machines * gpu.memory_bytes < entry.file_size_bytes:
+        return (f"Insufficient total GPU memory: Instance type {label} has a total of "
+                f"{format_binary(machines * gpu.memory_bytes)}, but preset {entry.short_name} requires at least "
+                f"{entry.fileSize}", suggestions(ctx, entry))
+    if ctx.runtime != "transformers":
+        return None
+    if entry.file_size_bytes > gpu.memory_bytes:
+        return ("Multi-node distributed inference is not supported with Huggingface Transformers runtime",
+                suggestions(ctx, entry))
+    fit = transformers_fit(entry, gpu)
+    if not fit.fits:
+        return (f"{entry.short_name} needs {format_binary(fit.needed)} on one node with the transformers runtime "
+                f"({fit.dtype} weights {entry.fileSize} + {format_binary(fit.margin)} for KV cache, activations and "
+                f"CUDA context), but {label} has {format_binary(gpu.memory_bytes)} of GPU memory",
+                suggestions(ctx, entry))
+    return None
+
+
+def suggestions(ctx: RuleContext, entry: ModelEntry) -> tuple[str, ...]:
+    from ..sizing import suggest
+
+    try:
+        return tuple(suggest.hint_lines(entry, ctx.catalog, ctx.config.cloud))
+    except AttributeError:
+        return ()

@@ -1,0 +1,262 @@
+"""Stage 1, load: files → YAML documents that remember where every value came from.
+
+Specs are read with ruamel.yaml in round-trip mode so every mapping and sequence keeps the
+line and column of its keys and items. YAML 1.1 resolution is used because that is what the
+Kubernetes API machinery (go-yaml v2 behind sigs.k8s.io/yaml) applies: ``yes`` is a boolean.
+
+Hostile input is bounded: file size, alias expansion, nesting depth and undecodable bytes all
+turn into diagnostics instead of exceptions.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import DuplicateKeyError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from .diagnostics import Diagnostic, Severity, Span, ToolError
+
+MAX_FILE_BYTES = 8 * 1024 * 1024
+MAX_NODES = 200_000
+MAX_DEPTH = 100
+
+SKIPPED_FILES = frozenset({"kaito-compile.yaml", "kustomization.yaml"})
+"""Found while walking a directory, these are not specs: the project config, kustomize files."""
+
+FieldPath = tuple[str | int, ...]
+
+
+class DocumentTooLarge(Exception):
+    """The document expands past MAX_NODES or MAX_DEPTH (alias bombs, pathological nesting)."""
+
+
+@dataclass
+class Document:
+    """One YAML document of a source file, with positions for every field path."""
+
+    file: str
+    index: int
+    data: Any
+    lines: list[str] = field(repr=False, default_factory=list)
+    _plain: Any = field(default=None, repr=False)
+
+    @property
+    def plain(self) -> Any:
+        """The document as plain JSON-like Python data (dict/list/str/int/float/bool/None)."""
+        if self._plain is None:
+            self._plain = to_plain(self.data)
+        return self._plain
+
+    def span(self, path: FieldPath, *, key: bool = False) -> Span:
+        """Position of the value at ``path`` (or of its key); the nearest existing ancestor otherwise."""
+        line, col, exact = self._locate(path, key=key)
+        source = self.lines[line] if 0 <= line < len(self.lines) else ""
+        length = _token_length(source, col) if exact else 1
+        return Span(self.file, line + 1, col + 1, length, source)
+
+    def _locate(self, path: FieldPath, *, key: bool) -> tuple[int, int, bool]:
+        node = self.data
+        best = _node_start(node)
+        for i, part in enumerate(path):
+            last = i == len(path) - 1
+            if isinstance(node, CommentedMap) and part in node:
+                pos = node.lc.key(part) if (key and last) else node.lc.value(part)
+                best = (pos[0], pos[1], True)
+                node = node[part]
+            elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
+                pos = node.lc.item(part)
+                best = (pos[0], pos[1], True)
+                node = node[part]
+            else:
+                if isinstance(node, CommentedMap) and best[2] and i > 0:
+                    # The field is missing: point at the key of its parent mapping.
+                    parent_key = path[i - 1]
+                    best = (*self._key_of(path[: i - 1], parent_key), False)
+                return best[0], best[1], False
+        return best
+
+    def _key_of(self, parent_path: FieldPath, key: str | int) -> tuple[int, int]:
+        node = self.data
+        for part in parent_path:
+            node = node[part]
+        if isinstance(node, CommentedMap):
+            return tuple(node.lc.key(key))  # type: ignore[return-value]
+        return tuple(node.lc.item(key))  # type: ignore[return-value]
+
+
+def _node_start(node: Any) -> tuple[int, int, bool]:
+    lc = getattr(node, "lc", None)
+    if lc is not None and lc.line is not None:
+        return lc.line, lc.col, False
+    return 0, 0, False
+
+
+def _token_length(line: str, col: int) -> int:
+    rest = line[col:]
+    if not rest:
+        return 1
+    if rest[0] in "\"'":
+        end = rest.find(rest[0], 1)
+        return end + 1 if end > 0 else len(rest.rstrip())
+    comment = rest.find(" #")
+    token = rest[:comment] if comment >= 0 else rest
+    token = token.rstrip()
+    if token.endswith(":") or token in ("|", ">", "|-", ">-"):
+        return 1
+    return max(1, len(token))
+
+
+def to_plain(node: Any, *, max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPTH) -> Any:
+    """Convert ruamel containers to plain data, refusing exponential alias expansion."""
+    budget = [max_nodes]
+
+    def convert(n: Any, depth: int) -> Any:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise DocumentTooLarge(f"the document expands to more than {max_nodes} nodes")
+        if depth > max_depth:
+            raise DocumentTooLarge(f"the document is nested more than {max_depth} levels deep")
+        if isinstance(n, dict):
+            return {str(k) if not isinstance(k, (str, int, bool)) else k: convert(v, depth + 1) for k, v in n.items()}
+        if isinstance(n, list):
+            return [convert(v, depth + 1) for v in n]
+        if isinstance(n, bool) or n is None:
+            return n
+        if isinstance(n, int):
+            return int(n)
+        if isinstance(n, float):
+            return float(n)
+        if isinstance(n, (_dt.date, _dt.datetime)):
+            return n.isoformat()
+        if isinstance(n, str):
+            return str(n)
+        return str(n)
+
+    return convert(node, 0)
+
+
+def _yaml() -> YAML:
+    y = YAML(typ="rt")
+    y.version = (1, 1)
+    y.allow_duplicate_keys = False
+    return y
+
+
+def _diag(code: str, message: str, file: str, line: int = 0, col: int = 0, lines: list[str] | None = None,
+          *, hints: tuple[str, ...] = ()) -> Diagnostic:
+    source = lines[line] if lines and 0 <= line < len(lines) else None
+    return Diagnostic(code, message, span=Span(file, line + 1, col + 1, 1, source), hints=hints)
+
+
+def decode_source(raw: bytes, file: str) -> tuple[str | None, list[Diagnostic]]:
+    """Bytes → text, or a diagnostic saying why this is not a YAML text file."""
+    if len(raw) > MAX_FILE_BYTES:
+        return None, [Diagnostic("KC-Y005", f"file is {len(raw)} bytes; the limit is {MAX_FILE_BYTES} bytes",
+                                 file=file)]
+    if b"\x00" in raw:
+        return None, [Diagnostic("KC-Y004", "file contains NUL bytes: not a YAML text file", file=file)]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = raw[: exc.start]
+        line = before.count(b"\n")
+        col = len(before) - (before.rfind(b"\n") + 1)
+        return None, [_diag("KC-Y004", f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})", file, line, col)]
+    return text.removeprefix("\ufeff"), []
+
+
+def parse_documents(text: str, file: str) -> tuple[list[Document], list[Diagnostic]]:
+    """Parse every document of one file. A syntax error ends the file with one diagnostic."""
+    lines = text.splitlines()
+    docs: list[Document] = []
+    try:
+        for index, data in enumerate(_yaml().load_all(text)):
+            docs.append(Document(file, index, data, lines))
+    except DuplicateKeyError as exc:
+        mark = exc.problem_mark
+        key = _duplicate_key_name(exc)
+        first = exc.context_mark.line + 1 if exc.context_mark else None
+        note = (f"the mapping starting on line {first} already has this key",) if first else ()
+        return docs, [Diagnostic("KC-Y002", f"duplicate key {key!r}",
+                                 span=_span_at(file, lines, mark.line, mark.column), notes=note)]
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "invalid YAML"
+        line, col = (mark.line, mark.column) if mark else (0, 0)
+        return docs, [Diagnostic("KC-Y001", f"YAML syntax error: {problem}", span=_span_at(file, lines, line, col))]
+    except RecursionError:
+        return docs, [Diagnostic("KC-Y003", f"document is nested too deeply to read (more than {MAX_DEPTH} levels)",
+                                 file=file)]
+    except YAMLError as exc:
+        return docs, [Diagnostic("KC-Y001", f"YAML error: {exc}", file=file)]
+    return docs, []
+
+
+def _duplicate_key_name(exc: DuplicateKeyError) -> str:
+    found = re.search(r'duplicate key "(.*?)"', exc.problem or "")
+    return found.group(1) if found else "?"
+
+
+def _span_at(file: str, lines: list[str], line: int, col: int) -> Span:
+    source = lines[line] if 0 <= line < len(lines) else None
+    return Span(file, line + 1, col + 1, 1, source)
+
+
+def discover(paths: list[str]) -> list[str]:
+    """Expand directories into their ``*.yaml``/``*.yml`` files, sorted; keep ``-`` for stdin."""
+    found: list[str] = []
+    for p in paths:
+        if p == "-":
+            found.append(p)
+            continue
+        path = Path(p)
+        if path.is_dir():
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(files):
+                    if name.endswith((".yaml", ".yml")) and name not in SKIPPED_FILES:
+                        found.append(str(Path(root) / name))
+        elif path.exists():
+            found.append(str(path))
+        else:
+            raise ToolError(f"{p}: no such file or directory", code="KC-E002")
+    return found
+
+
+def read_source(path: str) -> tuple[str, bytes]:
+    """Return (display name, raw bytes) for a path or ``-``."""
+    if path == "-":
+        return "<stdin>", sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+    try:
+        with open(path, "rb") as fh:
+            return path, fh.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ToolError(f"{path}: cannot read: {exc.strerror}", code="KC-E002") from exc
+
+
+def load_file(path: str) -> tuple[list[Document], list[Diagnostic]]:
+    name, raw = read_source(path)
+    text, problems = decode_source(raw, name)
+    if text is None:
+        return [], problems
+    return parse_documents(text, name)
+
+
+def load_paths(paths: list[str]) -> Iterator[tuple[str, list[Document], list[Diagnostic]]]:
+    for path in discover(paths):
+        docs, diags = load_file(path)
+        yield ("<stdin>" if path == "-" else path), docs, diags
+
+
+def note(file: str, message: str, code: str = "KC-N001") -> Diagnostic:
+    return Diagnostic(code, message, severity=Severity.NOTE, file=file)
