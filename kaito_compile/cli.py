@@ -98,6 +98,85 @@ def validate(opts: Options, paths: tuple[str, ...], against: str | None) -> None
     sys.exit(run_guarded(opts, action))
 
 
+def _compile(opts: Options, paths: tuple[str, ...]):
+    from .compiler import Catalogs, compile_paths
+
+    report, tree = compile_paths(list(paths), opts.configs, Catalogs())
+    return report, tree
+
+
+def _output_errors():
+    from .output import OutputError
+
+    return OutputError
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("-o", "--output", "out_dir", default="out", show_default=True, help="Output directory.")
+@click.pass_obj
+def build(opts: Options, paths: tuple[str, ...], out_dir: str) -> None:
+    """Compile Workspaces into out/<namespace>/<workspace>/ (atomic; nothing changes on error)."""
+    from pathlib import Path
+
+    from .output import write_tree
+
+    def action() -> int:
+        report, tree = _compile(opts, paths)
+        if report.errors:
+            emit_report(opts, report)
+            return EXIT_INVALID
+        try:
+            result = write_tree(tree, Path(out_dir))
+        except _output_errors() as exc:
+            raise ToolError(str(exc), code="KC-E010") from exc
+        emit_report(opts, report, summary=False)
+        if not opts.quiet and opts.format != "json":
+            click.echo(f"Wrote {out_dir}/: {len(result.created)} created, {len(result.updated)} updated, "
+                       f"{len(result.deleted)} deleted, {len(result.unchanged)} unchanged "
+                       f"({report.workspaces_checked} workspaces)")
+        for warning in result.warnings:
+            click.echo(f"warning: {warning}", err=True)
+        return EXIT_OK
+
+    sys.exit(run_guarded(opts, action))
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("-o", "--output", "out_dir", default="out", show_default=True, help="Output directory.")
+@click.pass_obj
+def check(opts: Options, paths: tuple[str, ...], out_dir: str) -> None:
+    """Exit 1 when out/ is not what build would write (stale, missing or orphaned files)."""
+    import shlex
+    from pathlib import Path
+
+    from .output import check_tree
+
+    def action() -> int:
+        report, tree = _compile(opts, paths)
+        if report.errors:
+            emit_report(opts, report)
+            return EXIT_INVALID
+        try:
+            result = check_tree(tree, Path(out_dir))
+        except _output_errors() as exc:
+            raise ToolError(str(exc), code="KC-E010") from exc
+        if result.ok:
+            if not opts.quiet:
+                click.echo(f"{out_dir}/ is up to date ({report.workspaces_checked} workspaces)")
+            return EXIT_OK
+        if not opts.quiet:
+            click.echo(result.diff, nl=False)
+        command = " ".join(["kaito-compile", *(["--config", opts.config_path] if opts.config_path else []),
+                            "build", *map(shlex.quote, paths), "-o", shlex.quote(out_dir)])
+        click.echo(f"{out_dir}/ is stale: {len(result.stale)} changed, {len(result.missing)} missing, "
+                   f"{len(result.orphans)} orphaned file(s). Run: {command}")
+        return EXIT_INVALID
+
+    sys.exit(run_guarded(opts, action))
+
+
 def main() -> None:
     try:
         cli.main(prog_name="kaito-compile", standalone_mode=True)

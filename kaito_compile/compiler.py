@@ -6,29 +6,16 @@ Stages never call back into earlier ones; this module is the only place that kno
 from __future__ import annotations
 
 import subprocess
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import ConfigResolver, ProjectConfig
-from .diagnostics import Diagnostic, Report, ToolError
-from .rules import validate_workspace
+from .diagnostics import Diagnostic, Report, SpecError, ToolError
+from .rules import Validated, validate_workspace
 from .rules.workspace import R4
 from .source import decode_source, load_paths, parse_documents
 from .spec import ParsedWorkspace, parse_document
 
 R4_MESSAGE = "Workspace {ns}/{name} is defined twice (first in {first})"
-
-
-@dataclass
-class Validated:
-    """A Workspace that passed every rule, with the config that governs it and the facts the rules
-    established (resolved model, GPU configuration, …)."""
-
-    ws: ParsedWorkspace
-    namespace: str
-    config: ProjectConfig
-    catalog: object
-    facts: dict = field(default_factory=dict)
 
 
 class Catalogs:
@@ -105,3 +92,55 @@ def read_at_revision(file: str, revision: str) -> bytes | None:
     relative = path.relative_to(Path(top).resolve()).as_posix()
     shown = subprocess.run(["git", "show", f"{revision}:{relative}"], cwd=top, capture_output=True)
     return shown.stdout if shown.returncode == 0 else None
+
+
+def compile_paths(paths: list[str], configs: ConfigResolver, catalogs: Catalogs) -> tuple[Report, dict[str, bytes]]:
+    """Everything up to the rendered tree, in memory: nothing is written here."""
+    from . import __version__
+    from .emit import Emitter
+    from .output import WorkspaceOutput, render_tree
+    from .plan import build_plan
+
+    report, valid = load_and_validate(paths, configs, catalogs)
+    if report.errors:
+        return report, {}
+    emitter = Emitter()
+    outputs = []
+    for item in valid:
+        try:
+            plan = build_plan(item)
+        except SpecError as exc:
+            report.extend(exc.diagnostics)
+            continue
+        objects = emitter.emit(plan, nvme_storage_class=item.config.nvmeStorageClass,
+                               node_class_group=item.config.karpenter.nodeClassGroup,
+                               node_class_kind=item.config.karpenter.nodeClassKind)
+        outputs.append(WorkspaceOutput(plan.namespace, plan.workspace, _posix(plan.source_file), plan.source_hash,
+                                       objects))
+    if report.errors:
+        return report, {}
+    return report, render_tree(outputs, tool_version=__version__)
+
+
+def plan_paths(paths: list[str], configs: ConfigResolver, catalogs: Catalogs):
+    """Validated workspaces with their plans (for ``plan``)."""
+    from .plan import build_plan
+
+    report, valid = load_and_validate(paths, configs, catalogs)
+    plans = []
+    for item in valid:
+        try:
+            plans.append(build_plan(item))
+        except SpecError as exc:
+            report.extend(exc.diagnostics)
+    return report, plans
+
+
+def _posix(file: str) -> str:
+    path = Path(file)
+    if path.is_absolute():
+        try:
+            path = path.relative_to(Path.cwd())
+        except ValueError:
+            pass
+    return path.as_posix()

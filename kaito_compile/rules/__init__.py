@@ -6,6 +6,8 @@ tuning → update); within a family, checks run in the order the webhook runs th
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from ..config import ProjectConfig
 from ..diagnostics import Diagnostic
 from ..spec import ParsedWorkspace
@@ -18,7 +20,19 @@ from . import tuning  # noqa: F401  (T1–T9, TC1–TC4)
 from . import update  # noqa: F401  (U1–U8)
 from .registry import RULES, RuleContext, RuleInfo, run_groups
 
-__all__ = ["RULES", "RuleInfo", "validate_workspace"]
+__all__ = ["RULES", "RuleInfo", "Validated", "validate_workspace"]
+
+
+@dataclass
+class Validated:
+    """A Workspace that passed every rule, with the config that governs it and the facts the rules
+    established (resolved model, GPU configuration, …)."""
+
+    ws: ParsedWorkspace
+    namespace: str
+    config: ProjectConfig
+    catalog: object
+    facts: dict = field(default_factory=dict)
 
 
 def validate_workspace(ws: ParsedWorkspace, config: ProjectConfig, catalog, *,

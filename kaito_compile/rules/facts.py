@@ -13,6 +13,7 @@ from ..catalog.resolve import runtime_validation_error, tuning_error
 from ..catalog.quantity import format_binary
 from ..sizing.gpu import GpuConfig, SizingError, uniform_gpu_config
 from ..sizing.transformers import transformers_fit
+from ..sizing.vllm import estimate_nodes
 from .registry import RuleContext
 
 GIB_TEXT = format_binary
@@ -170,6 +171,18 @@ def gpu_memory_problem(ctx: RuleContext) -> tuple[str, tuple[str, ...]] | None:
                 f"({fit.dtype} weights {entry.fileSize} + {format_binary(fit.margin)} for KV cache, activations and "
                 f"CUDA context), but {label} has {format_binary(gpu.memory_bytes)} of GPU memory",
                 suggestions(ctx, entry))
+    return None
+
+
+def vllm_sizing_problem(ctx: RuleContext) -> str | None:
+    entry, gpu = model(ctx, "inference"), gpu_config(ctx)
+    if entry is None or gpu is None:
+        return None
+    try:
+        estimate_nodes(entry, gpu, max_model_len=ctx.facts.get("max_model_len"),
+                       requested_count=ctx.spec.resource.count or 1)
+    except SizingError as exc:
+        return str(exc)
     return None
 
 

@@ -89,40 +89,39 @@ class RuleContext:
 Check = Callable[[RuleContext], None]
 
 
+Applies = Callable[[RuleContext], bool]
+
+
 @dataclass(frozen=True)
 class Group:
     """Checks that run together; a StopChecks ends the group, as a Kaito ``return`` does."""
 
     name: str
-    applies: Callable[[RuleContext], bool]
-    checks: list[Check]
+    checks: list[tuple[Applies, Check]]
 
 
 GROUPS: list[Group] = []
 
 
-def group(name: str, applies: Callable[[RuleContext], bool] = lambda ctx: True) -> Callable[[Check], Check]:
-    """Decorator adding a check to the named group (created on first use, in import order)."""
+def group(name: str, applies: Applies = lambda ctx: True) -> Callable[[Check], Check]:
+    """Decorator adding a check, run when ``applies``, to the named group (groups run in creation order)."""
 
     def register(check: Check) -> Check:
-        for g in GROUPS:
-            if g.name == name:
-                g.checks.append(check)
-                break
-        else:
-            GROUPS.append(Group(name, applies, [check]))
+        existing = next((g for g in GROUPS if g.name == name), None)
+        if existing is None:
+            existing = Group(name, [])
+            GROUPS.append(existing)
+        existing.checks.append((applies, check))
         return check
 
     return register
 
 
-def run_groups(ctx: RuleContext, names: tuple[str, ...] | None = None) -> None:
+def run_groups(ctx: RuleContext) -> None:
     for g in GROUPS:
-        if names is not None and g.name not in names:
-            continue
-        if not g.applies(ctx):
-            continue
-        for check in g.checks:
+        for applies, check in g.checks:
+            if not applies(ctx):
+                continue
             try:
                 check(ctx)
             except StopChecks:

@@ -26,6 +26,9 @@ I8 = define("I8", "resource", "unsupported instance type", "webhook: 'Unsupporte
 I9 = define("I9", "resource", "insufficient GPU memory",
             "webhook: count × node GPU memory must hold the model weights (BYO, transformers, v1alpha1); "
             "transformers is single-node only")
+P1 = define("P1", "sizing", "model cannot be placed on the GPUs",
+            "Kaito's node estimator fails at reconcile ('GPU memory … is too small', MIG slice too small, legacy "
+            "SKU on vLLM): the Workspace never becomes ready; kaito-compile reports it before it reaches Git")
 
 RESERVED_LABELS = frozenset({
     "kaito.sh/workspace", "kaito.sh/workspacenamespace", "kaito.sh/ragengine", "kaito.sh/ragenginenamespace",
@@ -159,6 +162,14 @@ def check_gpu_memory(ctx: RuleContext) -> None:
     if problem:
         _memory_error(ctx, I9, ("resource", "instanceType") if ctx.spec.resource.instanceType else SELECTOR,
                       problem)
+
+
+@group("inference-resource", applies=lambda ctx: is_inference(ctx) and ctx.runtime == "vllm")
+def check_vllm_sizing(ctx: RuleContext) -> None:
+    problem = facts.vllm_sizing_problem(ctx)
+    if problem:
+        ctx.error(P1, ("resource", "instanceType") if ctx.spec.resource.instanceType else SELECTOR, problem,
+                  hints=facts.suggestions(ctx, facts.model(ctx, "inference")))
 
 
 def _memory_error(ctx: RuleContext, code: str, path: tuple, problem: tuple[str, tuple[str, ...]]) -> None:

@@ -1,0 +1,141 @@
+"""Pieces every workload shares: labels, node affinity, tolerations, security context, volumes."""
+
+from __future__ import annotations
+
+from cdk8s_plus_33 import k8s
+
+from .. import __version__
+from ..plan.model import Plan
+
+WORKSPACE_LABEL = "kaito.sh/workspace"
+WORKSPACE_NAMESPACE_LABEL = "kaito.sh/workspacenamespace"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "kaito-compile"}
+SPEC_HASH_ANNOTATION = "kaito-compile.dev/spec-hash"
+INFERENCE_PORT = 5000
+RUNTIME_UID = 1000
+
+
+def common_labels(plan: Plan) -> dict[str, str]:
+    return {WORKSPACE_LABEL: plan.workspace, **MANAGED_BY}
+
+
+def common_annotations(plan: Plan) -> dict[str, str]:
+    return {SPEC_HASH_ANNOTATION: plan.source_hash}
+
+
+def metadata(plan: Plan, name: str, *, namespaced: bool = True, labels: dict[str, str] | None = None,
+             annotations: dict[str, str] | None = None) -> k8s.ObjectMeta:
+    return k8s.ObjectMeta(
+        name=name,
+        namespace=plan.namespace if namespaced else None,
+        labels={**common_labels(plan), **(labels or {})},
+        annotations={**common_annotations(plan), **(annotations or {})},
+    )
+
+
+def provisioner_terms(plan: Plan) -> list[tuple[str, str]]:
+    """The node labels Kaito's provisioners put on the nodes they create for this workspace."""
+    if plan.provisioner in ("gpu-provisioner", "machine"):
+        return [(WORKSPACE_LABEL, plan.workspace), (WORKSPACE_NAMESPACE_LABEL, plan.namespace)]
+    if plan.provisioner == "karpenter":
+        return [("karpenter.kaito.sh/workspace-name", plan.workspace),
+                ("karpenter.kaito.sh/workspace-namespace", plan.namespace)]
+    return []
+
+
+def _affinity_terms(plan: Plan, with_provisioner: bool) -> list[tuple[str, str]]:
+    """Sorted matchLabels, then the provisioner's terms (Kaito's order, made deterministic)."""
+    return sorted(plan.match_labels.items()) + (provisioner_terms(plan) if with_provisioner else [])
+
+
+def node_affinity(plan: Plan, *, with_provisioner: bool = True) -> k8s.Affinity | None:
+    terms = _affinity_terms(plan, with_provisioner)
+    if not terms:
+        return None
+    expressions = [k8s.NodeSelectorRequirement(key=key, operator="In", values=[value]) for key, value in terms]
+    return k8s.Affinity(node_affinity=k8s.NodeAffinity(
+        required_during_scheduling_ignored_during_execution=k8s.NodeSelector(
+            node_selector_terms=[k8s.NodeSelectorTerm(match_expressions=expressions)])))
+
+
+def affinity_json(plan: Plan) -> dict | None:
+    """The same affinity as plain JSON, for the user's schemaless pod template."""
+    terms = _affinity_terms(plan, True)
+    if not terms:
+        return None
+    expressions = [{"key": key, "operator": "In", "values": [value]} for key, value in terms]
+    return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": expressions}]}}}
+
+
+def inference_toleration_specs(plan: Plan) -> list[dict[str, str]]:
+    specs = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+             {"key": "sku", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"},
+             *_cloud_toleration_specs(plan)]
+    if plan.gpu_resource != "nvidia.com/gpu":
+        specs.append({"key": plan.gpu_resource, "operator": "Exists", "effect": "NoSchedule"})
+    return specs
+
+
+def tuning_toleration_specs(plan: Plan) -> list[dict[str, str]]:
+    return [{"key": "gpu", "operator": "Equal", "effect": "NoSchedule"},
+            {"key": "sku", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"},
+            *_cloud_toleration_specs(plan)]
+
+
+def _cloud_toleration_specs(plan: Plan) -> list[dict[str, str]]:
+    if plan.cloud == "azure":
+        return [{"key": "kubernetes.azure.com/scalesetpriority", "operator": "Equal", "value": "spot",
+                 "effect": "NoSchedule"}]
+    return []
+
+
+def inference_tolerations(plan: Plan) -> list[k8s.Toleration]:
+    return [k8s.Toleration(**spec) for spec in inference_toleration_specs(plan)]
+
+
+def tuning_tolerations(plan: Plan) -> list[k8s.Toleration]:
+    return [k8s.Toleration(**spec) for spec in tuning_toleration_specs(plan)]
+
+
+def gpu_resources(plan: Plan, count: int) -> k8s.ResourceRequirements:
+    quantity = {plan.gpu_resource: k8s.Quantity.from_number(count)}
+    return k8s.ResourceRequirements(requests=quantity, limits=quantity)
+
+
+def restricted_security_context(*, read_only_root: bool = True) -> k8s.SecurityContext:
+    """Non-root, no privilege escalation, no capabilities: our runtime images need nothing more."""
+    return k8s.SecurityContext(
+        run_as_non_root=True,
+        run_as_user=RUNTIME_UID,
+        allow_privilege_escalation=False,
+        read_only_root_filesystem=read_only_root,
+        capabilities=k8s.Capabilities(drop=["ALL"]),
+        seccomp_profile=k8s.SeccompProfile(type="RuntimeDefault"),
+    )
+
+
+def pod_security_context() -> k8s.PodSecurityContext:
+    return k8s.PodSecurityContext(run_as_non_root=True, run_as_user=RUNTIME_UID, run_as_group=RUNTIME_UID,
+                                  fs_group=RUNTIME_UID, seccomp_profile=k8s.SeccompProfile(type="RuntimeDefault"))
+
+
+def empty_dir(name: str, *, memory: bool = False) -> k8s.Volume:
+    return k8s.Volume(name=name, empty_dir=k8s.EmptyDirVolumeSource(medium="Memory" if memory else None))
+
+
+def mount(name: str, path: str, *, read_only: bool | None = None) -> k8s.VolumeMount:
+    return k8s.VolumeMount(name=name, mount_path=path, read_only=read_only)
+
+
+def docker_config_volume(name: str, secrets: tuple[str, ...] | list[str], *, single_file: str | None = None
+                         ) -> k8s.Volume:
+    """A projected volume of kubernetes.io/dockerconfigjson Secrets: one JSON file per Secret."""
+    sources = [k8s.VolumeProjection(secret=k8s.SecretProjection(
+        name=secret, items=[k8s.KeyToPath(key=".dockerconfigjson", path=single_file or f"{secret}.json")]))
+        for secret in secrets]
+    return k8s.Volume(name=name, projected=k8s.ProjectedVolumeSource(sources=sources))
+
+
+def provenance() -> str:
+    return f"kaito-compile {__version__}"

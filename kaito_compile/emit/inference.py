@@ -1,0 +1,332 @@
+"""Inference workloads.
+
+* ``transformers`` (our default): a Deployment running our inference image (``runtime/``) with an
+  exec-form command, one node per replica, all the node's GPUs.
+* ``vllm``: Kaito v0.12's StatefulSet reproduced (kaito-api.md §4.3), its command line with flags
+  sorted for determinism, Ray for multi-node, Kaito's base image.
+* ``template``: Kaito's template StatefulSet (§4.4): the user's pod template plus affinity and
+  tolerations.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import cdk8s
+from cdk8s_plus_33 import k8s
+from constructs import Construct
+
+from ..plan.model import AdapterPlan, Plan
+from .common import (
+    INFERENCE_PORT,
+    affinity_json,
+    inference_toleration_specs,
+    WORKSPACE_LABEL,
+    docker_config_volume,
+    empty_dir,
+    gpu_resources,
+    inference_tolerations,
+    metadata,
+    mount,
+    node_affinity,
+    pod_security_context,
+    restricted_security_context,
+)
+
+WEIGHTS_DIR = "/workspace/weights"
+ADAPTERS_DIR = "/mnt/adapter"
+CONFIG_DIR = "/mnt/config"
+INFERENCE_CONFIG_FILE = f"{CONFIG_DIR}/inference_config.yaml"
+HEALTH_PATH = "/health"
+CUDA_DIR = "/opt/kaito/cuda/129"
+VLLM_ENTRY = "python3 /workspace/vllm/inference_api.py"
+
+
+# --- pieces shared by both runtimes -----------------------------------------------------------------------------
+
+def _image_adapters(plan: Plan) -> list[AdapterPlan]:
+    return [a for a in plan.adapters if a.image and not a.volume_source]
+
+
+def _volume_adapters(plan: Plan) -> list[AdapterPlan]:
+    return [a for a in plan.adapters if a.volume_source]
+
+
+def _adapter_pullers(plan: Plan, image: str, *, ours: bool) -> list[k8s.Container]:
+    """One init container per image adapter, unpacking it into /mnt/adapter/<name>."""
+    pullers = []
+    for adapter in _image_adapters(plan):
+        mounts = [mount("adapter-volume", ADAPTERS_DIR)]
+        if adapter.pull_secrets:
+            mounts.append(mount(f"docker-config-{adapter.name}-inference-adapter",
+                                f"/root/.docker/config.d/{adapter.name}-inference-adapter"))
+        pullers.append(k8s.Container(
+            name=f"puller-{adapter.name}",
+            image=image,
+            command=["python3", "-m", "kaito_runtime.artifact", "pull"],
+            args=[f"--image={adapter.image}", f"--dest={ADAPTERS_DIR}/{adapter.name}"],
+            volume_mounts=mounts,
+            security_context=restricted_security_context() if ours else None,
+        ))
+    return pullers
+
+
+def _adapter_volumes(plan: Plan) -> list[k8s.Volume]:
+    volumes = []
+    if _image_adapters(plan):
+        volumes.append(empty_dir("adapter-volume"))
+    for adapter in _image_adapters(plan):
+        if adapter.pull_secrets:
+            volumes.append(docker_config_volume(f"docker-config-{adapter.name}-inference-adapter",
+                                                adapter.pull_secrets))
+    return volumes
+
+
+def _adapter_mounts(plan: Plan) -> list[k8s.VolumeMount]:
+    mounts = [mount("adapter-volume", ADAPTERS_DIR)] if _image_adapters(plan) else []
+    mounts += [mount(f"adapter-volume-{a.name}", f"{ADAPTERS_DIR}/{a.name}") for a in _volume_adapters(plan)]
+    return mounts
+
+
+def _patch_user_volumes(obj: k8s.ApiObject, plan: Plan, path: str) -> None:
+    """User VolumeSources are schemaless in the CRD; they are added verbatim, after the typed volumes."""
+    for adapter in _volume_adapters(plan):
+        obj.add_json_patch(cdk8s.JsonPatch.add(f"{path}/-", {"name": f"adapter-volume-{adapter.name}",
+                                                             **adapter.volume_source}))
+
+
+def _image_pull_secrets(plan: Plan) -> list[k8s.LocalObjectReference] | None:
+    secrets = [k8s.LocalObjectReference(name=s) for a in plan.adapters for s in a.pull_secrets]
+    return secrets or None
+
+
+def _hf_token_env(plan: Plan) -> list[k8s.EnvVar]:
+    if not plan.model_access_secret:
+        return []
+    return [k8s.EnvVar(name="HF_TOKEN", value_from=k8s.EnvVarSource(secret_key_ref=k8s.SecretKeySelector(
+        name=plan.model_access_secret, key="HF_TOKEN", optional=True)))]
+
+
+def _http_probe(port: int, *, failure_threshold: int | None = None, initial_delay: int = 0) -> k8s.Probe:
+    return k8s.Probe(http_get=k8s.HttpGetAction(path=HEALTH_PATH, port=k8s.IntOrString.from_number(port)),
+                     initial_delay_seconds=initial_delay, period_seconds=10, failure_threshold=failure_threshold)
+
+
+# --- transformers runtime: our server in a Deployment ---------------------------------------------------------
+
+def transformers_args(plan: Plan) -> list[str]:
+    """The inference server's argv after ``python3 -m kaito_runtime.inference`` (docs/runtime-contract.md)."""
+    args = [
+        f"--model={plan.model.model_id}",
+        f"--served-model-name={plan.model.short_name}",
+        f"--download-dir={WEIGHTS_DIR}",
+        f"--dtype={plan.dtype}",
+        f"--port={INFERENCE_PORT}",
+        f"--adapters-dir={ADAPTERS_DIR}",
+    ]
+    args += [f"--adapter-strength={a.name}={a.strength}" for a in plan.adapters if a.strength is not None]
+    if "trust_remote_code" in plan.transformers_args:
+        args.append("--trust-remote-code")
+    if plan.inference_config:
+        args.append(f"--config-file={INFERENCE_CONFIG_FILE}")
+    return args
+
+
+def emit_transformers_deployment(scope: Construct, plan: Plan) -> None:
+    labels = {WORKSPACE_LABEL: plan.workspace}
+    mounts = [mount("model-weights-volume", WEIGHTS_DIR), mount("dshm", "/dev/shm"), mount("tmp", "/tmp")]
+    volumes = [empty_dir("model-weights-volume"), empty_dir("dshm", memory=True), empty_dir("tmp")]
+    if plan.inference_config:
+        mounts.insert(0, mount("config-volume", CONFIG_DIR, read_only=True))
+        volumes.insert(0, k8s.Volume(name="config-volume",
+                                     config_map=k8s.ConfigMapVolumeSource(name=plan.inference_config)))
+    container = k8s.Container(
+        name=plan.workspace,
+        image=plan.images.inference,
+        command=["python3", "-m", "kaito_runtime.inference"],
+        args=transformers_args(plan),
+        env=[k8s.EnvVar(name="HOME", value="/tmp"), *_hf_token_env(plan)],
+        ports=[k8s.ContainerPort(name="http", container_port=INFERENCE_PORT)],
+        resources=gpu_resources(plan, plan.gpus_per_node),
+        startup_probe=_http_probe(INFERENCE_PORT, failure_threshold=plan.readiness_failure_threshold),
+        liveness_probe=_http_probe(INFERENCE_PORT, failure_threshold=3),
+        readiness_probe=_http_probe(INFERENCE_PORT, initial_delay=30),
+        volume_mounts=mounts + _adapter_mounts(plan),
+        security_context=restricted_security_context(),
+    )
+    deployment = k8s.KubeDeployment(scope, "deployment", metadata=metadata(plan, plan.workspace), spec=k8s.DeploymentSpec(
+        replicas=plan.node_count,
+        selector=k8s.LabelSelector(match_labels=labels),
+        strategy=k8s.DeploymentStrategy(type="Recreate"),
+        template=k8s.PodTemplateSpec(
+            metadata=k8s.ObjectMeta(labels=labels),
+            spec=k8s.PodSpec(
+                affinity=node_affinity(plan),
+                tolerations=inference_tolerations(plan),
+                init_containers=_adapter_pullers(plan, plan.images.inference, ours=True) or None,
+                containers=[container],
+                volumes=volumes + _adapter_volumes(plan),
+                image_pull_secrets=_image_pull_secrets(plan),
+                security_context=pod_security_context(),
+                automount_service_account_token=False,
+            ),
+        ),
+    ))
+    _patch_user_volumes(deployment, plan, "/spec/template/spec/volumes")
+
+
+# --- vLLM runtime: Kaito's StatefulSet ----------------------------------------------------------------------------
+
+def build_cmd(base: str, flags: dict[str, str]) -> str:
+    """Kaito's BuildCmdStr with sorted keys: `` --key`` for an empty value, else `` --key=value``."""
+    return base + "".join(f" --{k}" if v == "" else f" --{k}={v}" for k, v in sorted(flags.items()))
+
+
+def _leader_host(plan: Plan) -> str:
+    return f"{plan.workspace}-0.{plan.workspace}-headless.{plan.namespace}.svc.cluster.local"
+
+
+def vllm_command(plan: Plan) -> str:
+    flags = dict(plan.vllm_args)
+    if plan.inference_config:
+        flags["kaito-config-file"] = INFERENCE_CONFIG_FILE
+    serve = build_cmd(VLLM_ENTRY, flags)
+    if not plan.multi_node:
+        return serve
+    leader = f"/workspace/vllm/multi-node-serving.sh leader --ray_cluster_size={plan.node_count} --ray_port=6379"
+    worker = f"/workspace/vllm/multi-node-serving.sh worker --ray_address={_leader_host(plan)} --ray_port=6379"
+    return f'if [ "${{POD_INDEX}}" = "0" ]; then {leader}; {serve}; else {worker}; fi'
+
+
+def _benchmark_enabled(plan: Plan) -> bool:
+    return plan.annotations.get("kaito.sh/disable-benchmark") != "true"
+
+
+def _vllm_probes(plan: Plan) -> dict[str, k8s.Probe]:
+    ft = plan.readiness_failure_threshold
+    if plan.multi_node:
+        check = "python3 /workspace/vllm/multi-node-health-check.py"
+        leader = _leader_host(plan)
+
+        def health(kind: str, extra: str) -> k8s.ExecAction:
+            return k8s.ExecAction(command=["sh", "-c", f"{check} {kind} --leader-address={leader} {extra}"])
+
+        readiness = health("readiness", f"--vllm-port={INFERENCE_PORT}")
+        startup = k8s.Probe(exec=readiness, initial_delay_seconds=0, period_seconds=10, timeout_seconds=1,
+                            failure_threshold=ft)
+        if _benchmark_enabled(plan):
+            startup = k8s.Probe(exec=k8s.ExecAction(command=[
+                "/bin/sh", "-c", 'if [ "$POD_INDEX" = "0" ]; then python3 /workspace/vllm/benchmark_entrypoint.py; '
+                "else true; fi"]), period_seconds=10, timeout_seconds=600, failure_threshold=ft)
+        return {
+            "startup_probe": startup,
+            "liveness_probe": k8s.Probe(exec=health("liveness", "--ray-port=6379"), initial_delay_seconds=60,
+                                        period_seconds=10, timeout_seconds=5, failure_threshold=1,
+                                        termination_grace_period_seconds=1),
+            "readiness_probe": k8s.Probe(exec=readiness, initial_delay_seconds=0, period_seconds=10,
+                                         timeout_seconds=1, failure_threshold=1),
+        }
+    startup = _http_probe(INFERENCE_PORT, failure_threshold=ft)
+    if _benchmark_enabled(plan):
+        startup = k8s.Probe(exec=k8s.ExecAction(command=["python3", "/workspace/vllm/benchmark_entrypoint.py"]),
+                            period_seconds=10, timeout_seconds=600, failure_threshold=ft)
+    return {"startup_probe": startup, "liveness_probe": _http_probe(INFERENCE_PORT, failure_threshold=3),
+            "readiness_probe": _http_probe(INFERENCE_PORT, initial_delay=30)}
+
+
+def _vllm_env(plan: Plan) -> list[k8s.EnvVar]:
+    env = [k8s.EnvVar(name="VLLM_USE_FLASHINFER_SAMPLER", value="0"),
+           k8s.EnvVar(name="VLLM_USE_DEEP_GEMM", value="1" if plan.model.vllm.deepGemm else "0")]
+    if plan.model.vllm.cudaToolkit:
+        env.append(k8s.EnvVar(name="CUDA_HOME", value=CUDA_DIR))
+    env += _hf_token_env(plan)
+    if plan.multi_node:
+        env.append(k8s.EnvVar(name="POD_INDEX", value_from=k8s.EnvVarSource(field_ref=k8s.ObjectFieldSelector(
+            field_path="metadata.labels['apps.kubernetes.io/pod-index']"))))
+    return env
+
+
+def emit_vllm_statefulset(scope: Construct, plan: Plan, *, nvme_storage_class: bool) -> None:
+    labels = {WORKSPACE_LABEL: plan.workspace}
+    cuda = plan.model.vllm.cudaToolkit
+    nvme = nvme_storage_class and bool(plan.gpu and plan.gpu.nvme)
+    mounts = []
+    volumes = []
+    if plan.inference_config:
+        mounts.append(mount("config-volume", CONFIG_DIR))
+        volumes.append(k8s.Volume(name="config-volume",
+                                  config_map=k8s.ConfigMapVolumeSource(name=plan.inference_config)))
+    mounts.append(mount("model-weights-volume", WEIGHTS_DIR))
+    if cuda:
+        mounts.append(mount("cuda-toolkit-hostpath", CUDA_DIR, read_only=True))
+        volumes.append(k8s.Volume(name="cuda-toolkit-hostpath",
+                                  host_path=k8s.HostPathVolumeSource(path=CUDA_DIR, type="DirectoryOrCreate")))
+    mounts.append(mount("dshm", "/dev/shm"))
+    volumes.append(empty_dir("dshm", memory=True))
+    mounts += _adapter_mounts(plan)
+    volumes += _adapter_volumes(plan)
+    if not nvme:
+        volumes.append(empty_dir("model-weights-volume"))
+    init = []
+    if cuda:
+        init.append(k8s.Container(
+            name="cuda-toolkit-provisioner", image=plan.images.kaito_base,
+            command=["/bin/sh", "-c", 'flock "$1" /workspace/cuda-provision.sh "$1"', "sh", CUDA_DIR],
+            volume_mounts=[mount("cuda-toolkit-hostpath", CUDA_DIR)]))
+    init += _adapter_pullers(plan, plan.images.inference, ours=True)
+    ports = [k8s.ContainerPort(name="http", container_port=INFERENCE_PORT),
+             k8s.ContainerPort(name="kv-events", container_port=5557)]
+    container = k8s.Container(
+        name=plan.workspace, image=plan.images.kaito_base, command=["/bin/sh", "-c", vllm_command(plan)],
+        env=_vllm_env(plan), ports=ports, resources=gpu_resources(plan, plan.gpus_per_node),
+        volume_mounts=mounts, **_vllm_probes(plan))
+    claim_templates = None
+    if nvme:
+        claim_templates = [k8s.KubePersistentVolumeClaimProps(
+            metadata=k8s.ObjectMeta(name="model-weights-volume", labels=labels),
+            spec=k8s.PersistentVolumeClaimSpec(
+                access_modes=["ReadWriteOnce"], storage_class_name="kaito-local-nvme-disk",
+                resources=k8s.VolumeResourceRequirements(
+                    requests={"storage": k8s.Quantity.from_string(plan.disk_size)})))]
+    statefulset = k8s.KubeStatefulSet(scope, "statefulset", metadata=metadata(
+        plan, plan.workspace, annotations={"workspace.kaito.io/revision": "1"}), spec=k8s.StatefulSetSpec(
+        replicas=plan.node_count,
+        selector=k8s.LabelSelector(match_labels=labels),
+        service_name=f"{plan.workspace}-headless",
+        pod_management_policy="Parallel",
+        persistent_volume_claim_retention_policy=k8s.StatefulSetPersistentVolumeClaimRetentionPolicy(
+            when_scaled="Retain", when_deleted="Delete"),
+        volume_claim_templates=claim_templates,
+        template=k8s.PodTemplateSpec(
+            metadata=k8s.ObjectMeta(labels=labels),
+            spec=k8s.PodSpec(
+                affinity=node_affinity(plan),
+                tolerations=inference_tolerations(plan),
+                init_containers=init or None,
+                containers=[container],
+                volumes=volumes,
+                image_pull_secrets=_image_pull_secrets(plan),
+            ),
+        ),
+    ))
+    _patch_user_volumes(statefulset, plan, "/spec/template/spec/volumes")
+
+
+# --- template workspaces ----------------------------------------------------------------------------------------
+
+def emit_template_statefulset(scope: Construct, plan: Plan) -> None:
+    labels = {WORKSPACE_LABEL: plan.workspace}
+    template = copy.deepcopy(plan.template or {})
+    template.setdefault("metadata", {}).setdefault("labels", {})[WORKSPACE_LABEL] = plan.workspace
+    pod = template.setdefault("spec", {})
+    pod.pop("affinity", None)  # Kaito replaces the user's affinity
+    affinity = affinity_json(plan)
+    if affinity is not None:
+        pod["affinity"] = affinity
+    pod["tolerations"] = list(pod.get("tolerations") or []) + inference_toleration_specs(plan)
+    statefulset = k8s.KubeStatefulSet(scope, "statefulset", metadata=metadata(plan, plan.workspace),
+                                      spec=k8s.StatefulSetSpec(
+                                          replicas=plan.node_count,
+                                          selector=k8s.LabelSelector(match_labels=labels),
+                                          template=k8s.PodTemplateSpec(metadata=k8s.ObjectMeta(labels=labels))))
+    statefulset.add_json_patch(cdk8s.JsonPatch.replace("/spec/template", template))

@@ -1,0 +1,113 @@
+"""Node provisioning objects: NodeClaims (gpu-provisioner), legacy Machines, a NodePool (karpenter).
+
+These are cluster-scoped custom resources, emitted as cdk8s ApiObjects in a chart without a
+namespace. Names are derived from namespace, workspace and index only (Kaito's are random).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import cdk8s
+from constructs import Construct
+
+from ..plan.model import Plan
+from .common import WORKSPACE_LABEL, WORKSPACE_NAMESPACE_LABEL, common_annotations, common_labels
+
+NODEPOOL_LABEL = "karpenter.sh/nodepool"
+TAINTS = [{"key": "sku", "value": "gpu", "effect": "NoSchedule"}]
+NODE_CLASS_REF = {
+    "azure": {"group": "kaito.sh", "kind": "KaitoNodeClass", "name": "default"},
+    "aws": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "default"},
+}
+
+
+def node_claim_name(namespace: str, workspace: str, index: int) -> str:
+    """``ws`` + 9 hex characters, Kaito's shape, but derived from the workspace and the index."""
+    digest = hashlib.sha256(f"{namespace}/{workspace}/{index}".encode()).hexdigest()
+    return f"ws{digest[:9]}"
+
+
+def node_pool_name(namespace: str, workspace: str) -> str:
+    """``<ns>-<ws>``; when longer than 63, 53 characters + ``-`` + 9 hex of its sha256 (as Kaito)."""
+    name = f"{namespace}-{workspace}"
+    if len(name) <= 63:
+        return name
+    return f"{name[:53]}-{hashlib.sha256(name.encode()).hexdigest()[:9]}"
+
+
+def _api_object(scope: Construct, plan: Plan, api_version: str, kind: str, name: str, labels: dict[str, str],
+                annotations: dict[str, str], spec: dict) -> cdk8s.ApiObject:
+    obj = cdk8s.ApiObject(scope, f"{kind}-{name}", api_version=api_version, kind=kind, metadata=cdk8s.ApiObjectMetadata(
+        name=name, labels={**common_labels(plan), **labels},
+        annotations={**common_annotations(plan), **annotations}))
+    obj.add_json_patch(cdk8s.JsonPatch.add("/spec", spec))
+    return obj
+
+
+def _workspace_node_labels(plan: Plan) -> dict[str, str]:
+    return {WORKSPACE_LABEL: plan.workspace, WORKSPACE_NAMESPACE_LABEL: plan.namespace, **plan.match_labels}
+
+
+def _base_requirements(plan: Plan, pool_key: str, pool_value: str) -> list[dict]:
+    requirements = [
+        {"key": pool_key, "operator": "In", "values": [pool_value]},
+        {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": [plan.instance_type]},
+        {"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]},
+    ]
+    if plan.cloud == "azure":
+        requirements.append({"key": "karpenter.azure.com/sku-name", "operator": "In", "values": [plan.instance_type]})
+    elif plan.cloud == "aws":
+        requirements.append({"key": "karpenter.k8s.aws/instance-gpu-count", "operator": "Gt", "values": ["0"]})
+    return requirements
+
+
+def emit_node_claims(scope: Construct, plan: Plan) -> None:
+    for name in plan.node_names:
+        _api_object(scope, plan, "karpenter.sh/v1", "NodeClaim", name,
+                    labels={NODEPOOL_LABEL: "kaito", **_workspace_node_labels(plan)},
+                    annotations={"karpenter.sh/do-not-disrupt": "true",
+                                 "kaito.sh/node-image-family": plan.node_image_family},
+                    spec={
+                        "nodeClassRef": NODE_CLASS_REF.get(plan.cloud, {"group": "", "kind": "", "name": "default"}),
+                        "requirements": _base_requirements(plan, NODEPOOL_LABEL, "kaito"),
+                        "resources": {"requests": {"storage": plan.disk_size}},
+                        "taints": TAINTS,
+                    })
+
+
+def emit_machines(scope: Construct, plan: Plan) -> None:
+    """The karpenter.sh/v1alpha5 Machine that gpu-provisioner consumed before NodeClaim (the seeds' era)."""
+    for name in plan.node_names:
+        _api_object(scope, plan, "karpenter.sh/v1alpha5", "Machine", name,
+                    labels={"karpenter.sh/provisioner-name": "default", **_workspace_node_labels(plan)},
+                    annotations={"kaito.sh/node-image-family": plan.node_image_family},
+                    spec={
+                        "machineTemplateRef": {"name": name},
+                        "requirements": _base_requirements(plan, "karpenter.sh/provisioner-name", "default"),
+                        "resources": {"requests": {"storage": plan.disk_size}},
+                        "taints": TAINTS,
+                    })
+
+
+def emit_node_pool(scope: Construct, plan: Plan, node_class_group: str, node_class_kind: str) -> None:
+    workspace_labels = {"karpenter.kaito.sh/workspace-name": plan.workspace,
+                        "karpenter.kaito.sh/workspace-namespace": plan.namespace}
+    requirements = [{"key": "node.kubernetes.io/instance-type", "operator": "In", "values": [plan.instance_type]}]
+    if node_class_group == "karpenter.azure.com":
+        requirements.append({"key": "karpenter.azure.com/placement-scope", "operator": "In", "values": ["regional"]})
+    _api_object(scope, plan, "karpenter.sh/v1", "NodePool", node_pool_name(plan.namespace, plan.workspace),
+                labels={"karpenter.kaito.sh/managed-by": "kaito", **workspace_labels}, annotations={},
+                spec={
+                    "replicas": plan.node_count,
+                    "template": {
+                        "metadata": {"labels": {**workspace_labels, **plan.match_labels}},
+                        "spec": {
+                            "nodeClassRef": {"group": node_class_group, "kind": node_class_kind,
+                                             "name": plan.node_class},
+                            "requirements": requirements,
+                            "taints": TAINTS,
+                        },
+                    },
+                    "disruption": {"consolidateAfter": "0s", "budgets": [{"nodes": "1", "reasons": ["Drifted"]}]},
+                })

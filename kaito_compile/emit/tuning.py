@@ -1,0 +1,161 @@
+"""The tuning Job (kaito-api.md §4.5), running our tuning image with exec-form commands.
+
+Differences from Kaito, on purpose: the runner downloads the base weights from Hugging Face like
+inference does (no ORAS weights init container); URL data is fetched by our fetcher with URLs as
+separate arguments (never a shell string); with an image output, tuning runs as the last init
+container and the pusher as the main container, so a failed run fails the pod instead of leaving a
+pusher waiting for a marker that never comes.
+"""
+
+from __future__ import annotations
+
+import cdk8s
+from cdk8s_plus_33 import k8s
+from constructs import Construct
+
+from ..plan.model import Plan
+from .common import (
+    WORKSPACE_LABEL,
+    docker_config_volume,
+    empty_dir,
+    gpu_resources,
+    metadata,
+    mount,
+    node_affinity,
+    pod_security_context,
+    restricted_security_context,
+    tuning_tolerations,
+)
+from .inference import WEIGHTS_DIR
+
+DATA_DIR = "/mnt/data"
+CONFIG_DIR = "/mnt/config"
+TRAINING_CONFIG_FILE = f"{CONFIG_DIR}/training_config.yaml"
+COMPLETION_MARKER = "fine_tuning_completed.txt"
+PHI3_TARGET_MODULES = "k_proj,q_proj,v_proj,o_proj,gate_proj,down_proj,up_proj"
+
+
+def tuning_args(plan: Plan) -> list[str]:
+    """The tuning runner's argv after ``python3 -m kaito_runtime.tuning`` (docs/runtime-contract.md)."""
+    tuning = plan.tuning
+    args = [
+        f"--model={plan.model.model_id}",
+        f"--download-dir={WEIGHTS_DIR}",
+        f"--method={tuning.method}",
+        f"--config-file={TRAINING_CONFIG_FILE}",
+        f"--data-dir={DATA_DIR}",
+        f"--output-dir={tuning.output_dir}",
+    ]
+    if "trust_remote_code" in plan.transformers_args:
+        args.append("--trust-remote-code")
+    return args
+
+
+def _input_init_container(plan: Plan) -> k8s.Container | None:
+    tuning = plan.tuning
+    if tuning.input_urls:
+        return k8s.Container(
+            name="data-downloader", image=plan.images.tuning,
+            command=["python3", "-m", "kaito_runtime.fetch"],
+            args=[f"--dest={DATA_DIR}", *(f"--url={url}" for url in tuning.input_urls)],
+            volume_mounts=[mount("data-volume", DATA_DIR)], security_context=restricted_security_context())
+    if tuning.input_image:
+        secret_dir = f"{tuning.input_name}-tuning-input"
+        return k8s.Container(
+            name="puller", image=plan.images.tuning,
+            command=["python3", "-m", "kaito_runtime.artifact", "pull"],
+            args=[f"--image={tuning.input_image}", f"--dest={DATA_DIR}"],
+            volume_mounts=[mount(f"docker-config-{secret_dir}", f"/root/.docker/config.d/{secret_dir}"),
+                           mount("data-volume", DATA_DIR)],
+            security_context=restricted_security_context())
+    return None
+
+
+def _tuning_container(plan: Plan) -> k8s.Container:
+    env = []
+    if (plan.model.aliases and plan.model.aliases[0].startswith("phi-3")):
+        env.append(k8s.EnvVar(name="DEFAULT_TARGET_MODULES", value=PHI3_TARGET_MODULES))
+    env += [k8s.EnvVar(name="PYTORCH_CUDA_ALLOC_CONF", value="expandable_segments:True"),
+            k8s.EnvVar(name="HOME", value="/tmp")]
+    if plan.model_access_secret:
+        env.append(k8s.EnvVar(name="HF_TOKEN", value_from=k8s.EnvVarSource(secret_key_ref=k8s.SecretKeySelector(
+            name=plan.model_access_secret, key="HF_TOKEN", optional=True))))
+    return k8s.Container(
+        name=plan.workspace, image=plan.images.tuning,
+        command=["python3", "-m", "kaito_runtime.tuning"], args=tuning_args(plan),
+        env=env, resources=gpu_resources(plan, plan.gpus_per_node),
+        volume_mounts=[mount("dshm", "/dev/shm"), mount("model-weights-volume", WEIGHTS_DIR),
+                       mount("config-volume", CONFIG_DIR, read_only=True),
+                       mount("results-volume", plan.tuning.output_dir), mount("data-volume", DATA_DIR),
+                       mount("tmp", "/tmp")],
+        security_context=restricted_security_context())
+
+
+def _pusher(plan: Plan) -> k8s.Container:
+    out = plan.tuning.output_dir
+    return k8s.Container(
+        name="pusher", image=plan.images.tuning,
+        command=["python3", "-m", "kaito_runtime.artifact", "push"],
+        args=[f"--image={plan.tuning.output_image}", f"--source={out}", f"--wait-for={out}/{COMPLETION_MARKER}"],
+        env=[k8s.EnvVar(name="DOCKER_CONFIG", value="/root/.docker")],
+        volume_mounts=[mount("docker-config", "/root/.docker", read_only=True), mount("results-volume", out)],
+        security_context=restricted_security_context())
+
+
+def _volumes(plan: Plan) -> tuple[list[k8s.Volume], list[tuple[str, dict]]]:
+    """Typed volumes, and the user's schemaless VolumeSources to patch in verbatim (name, source)."""
+    tuning = plan.tuning
+    volumes = [empty_dir("dshm", memory=True), empty_dir("model-weights-volume"),
+               k8s.Volume(name="config-volume", config_map=k8s.ConfigMapVolumeSource(name=tuning.config_map))]
+    user: list[tuple[str, dict]] = []
+    if tuning.output_volume:
+        user.append(("results-volume", tuning.output_volume))
+    else:
+        volumes.append(empty_dir("results-volume"))
+    if tuning.input_image:
+        volumes.append(docker_config_volume(f"docker-config-{tuning.input_name}-tuning-input",
+                                            tuning.input_pull_secrets))
+    if tuning.input_volume:
+        user.append(("data-volume", tuning.input_volume))
+    else:
+        volumes.append(empty_dir("data-volume"))
+    if tuning.output_image:
+        volumes.append(docker_config_volume("docker-config", [tuning.output_push_secret], single_file="config.json"))
+    volumes.append(empty_dir("tmp"))
+    return volumes, user
+
+
+def emit_tuning_job(scope: Construct, plan: Plan) -> None:
+    labels = {WORKSPACE_LABEL: plan.workspace}
+    tuning = plan.tuning
+    init = [c for c in [_input_init_container(plan)] if c is not None]
+    main = _tuning_container(plan)
+    if tuning.output_image:
+        init.append(main)
+        containers = [_pusher(plan)]
+    else:
+        containers = [main]
+    volumes, user_volumes = _volumes(plan)
+    job = k8s.KubeJob(scope, "job", metadata=metadata(plan, plan.workspace,
+                                                      annotations={"workspace.kaito.io/revision": "1"}),
+                      spec=k8s.JobSpec(template=k8s.PodTemplateSpec(
+                          metadata=k8s.ObjectMeta(labels=labels),
+                          spec=k8s.PodSpec(
+                              restart_policy="Never",
+                              affinity=node_affinity(plan, with_provisioner=False),
+                              tolerations=tuning_tolerations(plan),
+                              init_containers=init or None,
+                              containers=containers,
+                              volumes=volumes,
+                              image_pull_secrets=[k8s.LocalObjectReference(name=tuning.output_push_secret)]
+                              if tuning.output_image else None,
+                              security_context=pod_security_context(),
+                              automount_service_account_token=False,
+                          ))))
+    for name, source in user_volumes:
+        job.add_json_patch(cdk8s.JsonPatch.add("/spec/template/spec/volumes/-", {"name": name, **source}))
+
+
+def emit_config_maps(scope: Construct, plan: Plan) -> None:
+    for cm in plan.config_maps:
+        k8s.KubeConfigMap(scope, f"configmap-{cm.name}", metadata=metadata(plan, cm.name), data=cm.data)
