@@ -1,0 +1,253 @@
+"""Dynamic batching over ``model.generate``: requests that arrive together share every forward pass.
+
+Why not ``transformers.generation.continuous_batching``: measured on the 2-core CI machine (tiny Llama, 64 new
+tokens), its persistent manager gave 260-310 tok/s alone and 1,080-1,340 tok/s with 8 requests, against 371 and
+2,214 tok/s for one padded ``generate`` call; on a 25M-parameter model 47-61 / 120-146 against 60 / 222. It also
+cannot mix LoRA adapters in a batch, which peft's ``adapter_names`` does for ``generate``.
+
+One worker thread owns the model. Requests wait in a bounded queue; the worker takes the oldest one plus every
+waiting request with the same sampling settings (up to ``max_batch_size``), left-pads them into one ``generate``
+call, and follows each row with a ``StoppingCriteria`` that decodes its new token, applies its own ``max_tokens``,
+stop strings, deadline and cancellation, streams text, and tells ``generate`` which rows are done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+from transformers import StoppingCriteria, StoppingCriteriaList
+
+from .decoding import TextAssembler
+from .generation import (
+    EngineStopped,
+    Event,
+    Failed,
+    Finished,
+    GenerationRequest,
+    QueueFull,
+    RequestHandle,
+    TextDelta,
+    timeout_failure,
+)
+from .loading import LoadedModel
+from .metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+
+class _Row:
+    """Progress of one request inside a running batch."""
+
+    def __init__(self, handle: RequestHandle, tokenizer: Any, metrics: Metrics) -> None:
+        self.handle = handle
+        self.request = handle.request
+        self.text = TextAssembler(tokenizer, self.request.prompt_ids, self.request.stop)
+        self.metrics = metrics
+        self.completion_tokens = 0
+        self.done = False
+
+    def accept(self, token: int, now: float, eos_ids: frozenset[int]) -> list[Event]:
+        if self.completion_tokens == 0:
+            self.metrics.time_to_first_token.labels(self.request.model_label).observe(now - self.handle.admitted_at)
+        self.completion_tokens += 1
+        if self.handle.cancelled:
+            return self.close([])
+        if now > self.handle.deadline:
+            return self.close([timeout_failure(self.request)])
+        if token in eos_ids:
+            return self.finish("stop")
+        self.text.add(token)
+        if self.text.stopped:
+            return self.finish("stop")
+        if self.completion_tokens >= self.request.max_new_tokens:
+            return self.finish("length")
+        if self.request.stream and (ready := self.text.take_ready()):
+            return [TextDelta(ready)]
+        return []
+
+    def finish(self, reason: str) -> list[Event]:
+        rest = self.text.finish()
+        events: list[Event] = [TextDelta(rest)] if self.request.stream and rest else []
+        prompt_tokens = len(self.request.prompt_ids)
+        events.append(Finished(self.text.text, reason, prompt_tokens, self.completion_tokens))
+        self.metrics.prompt_tokens.labels(self.request.model_label).inc(prompt_tokens)
+        return self.close(events)
+
+    def close(self, events: list[Event]) -> list[Event]:
+        self.done = True
+        self.metrics.generation_tokens.labels(self.request.model_label).inc(self.completion_tokens)
+        return events
+
+
+class _BatchTracker(StoppingCriteria):
+    """Called by ``generate`` after every step with all sequences; returns which rows are finished."""
+
+    def __init__(self, rows: list[_Row], eos_ids: frozenset[int], deliver: Callable[[list], None]) -> None:
+        self.rows = rows
+        self.eos_ids = eos_ids
+        self.deliver = deliver
+
+    def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
+        now = time.monotonic()
+        events = [
+            (row.handle, event)
+            for row, token in zip(self.rows, input_ids[:, -1].tolist())
+            if not row.done
+            for event in row.accept(token, now, self.eos_ids)
+        ]
+        self.deliver(events)
+        return torch.tensor([row.done for row in self.rows], dtype=torch.bool, device=input_ids.device)
+
+    def close_open_rows(self, make_events: Callable[[_Row], list[Event]]) -> None:
+        self.deliver([(row.handle, e) for row in self.rows if not row.done for e in make_events(row)])
+
+
+class BatchingEngine:
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        metrics: Metrics,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        max_batch_size: int,
+        batch_window_s: float,
+        max_queue_size: int,
+    ) -> None:
+        self._loaded = loaded
+        self._metrics = metrics
+        self._loop = loop
+        self._max_batch_size = max_batch_size
+        self._batch_window_s = batch_window_s
+        self._max_queue_size = max_queue_size
+        self._pending: list[RequestHandle] = []
+        self._serial = 0
+        self._cv = threading.Condition()
+        self._stopping = False
+        self._recent_batch_s = 1.0
+        self._eos_ids = _eos_ids(loaded)
+        self._thread = threading.Thread(target=self._run, name="generate", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Refuse new work and fail everything still queued; a running batch is left to the process exit."""
+        with self._cv:
+            self._stopping = True
+            stranded, self._pending = self._pending, []
+            self._cv.notify_all()
+        self._deliver([(h, Failed(503, "shutting_down", "the server is shutting down")) for h in stranded])
+
+    def submit(self, request: GenerationRequest) -> RequestHandle:
+        """Queue ``request``; raises ``QueueFull`` when ``max_queue_size`` requests are already waiting."""
+        with self._cv:
+            if self._stopping:
+                raise EngineStopped()
+            if len(self._pending) >= self._max_queue_size:
+                raise QueueFull(self._retry_after_s())
+            self._serial += 1
+            handle = RequestHandle(request, serial=self._serial)
+            self._pending.append(handle)
+            self._metrics.queue_depth.set(len(self._pending))
+            self._cv.notify()
+        return handle
+
+    def _retry_after_s(self) -> int:
+        batches_ahead = math.ceil((len(self._pending) + 1) / self._max_batch_size)
+        return min(60, max(1, math.ceil(batches_ahead * self._recent_batch_s)))
+
+    def _run(self) -> None:
+        while (batch := self._next_batch()) is not None:
+            started = time.monotonic()
+            self._generate(batch)
+            self._recent_batch_s = 0.8 * self._recent_batch_s + 0.2 * (time.monotonic() - started)
+
+    def _next_batch(self) -> list[RequestHandle] | None:
+        with self._cv:
+            while True:
+                while not self._pending and not self._stopping:
+                    self._cv.wait()
+                if self._stopping:
+                    return None
+                self._wait_for_company()
+                batch = self._take_batch()
+                if batch:
+                    return batch
+
+    def _wait_for_company(self) -> None:
+        """Hold a fresh request up to the batch window so that requests sent together are generated together."""
+        window_ends = self._pending[0].admitted_at + self._batch_window_s
+        while len(self._pending) < self._max_batch_size and not self._stopping:
+            remaining = window_ends - time.monotonic()
+            if remaining <= 0:
+                return
+            self._cv.wait(remaining)
+
+    def _take_batch(self) -> list[RequestHandle]:
+        now = time.monotonic()
+        live = [h for h in self._pending if not h.cancelled]
+        expired = [h for h in live if now > h.deadline]
+        live = [h for h in live if now <= h.deadline]
+        self._deliver([(h, timeout_failure(h.request)) for h in expired])
+        batch = [h for h in live if h.batch_key == live[0].batch_key][: self._max_batch_size] if live else []
+        chosen = set(map(id, batch))
+        self._pending = [h for h in live if id(h) not in chosen]
+        self._metrics.queue_depth.set(len(self._pending))
+        return batch
+
+    def _generate(self, batch: list[RequestHandle]) -> None:
+        loaded = self._loaded
+        rows = [_Row(handle, loaded.tokenizer, self._metrics) for handle in batch]
+        tracker = _BatchTracker(rows, self._eos_ids, self._deliver)
+        self._metrics.requests_running.set(len(batch))
+        self._metrics.batch_size.observe(len(batch))
+        try:
+            with torch.inference_mode():
+                loaded.model.generate(**self._generate_args(batch), stopping_criteria=StoppingCriteriaList([tracker]))
+            tracker.close_open_rows(lambda row: row.finish("length"))
+        except Exception as error:  # a failed batch must answer its requests, not kill the worker
+            log.exception("generation failed for a batch of %d", len(batch))
+            failure = Failed(500, "generation_failed", f"generation failed: {type(error).__name__}: {error}")
+            tracker.close_open_rows(lambda row: row.close([failure]))
+        finally:
+            self._metrics.requests_running.set(0)
+
+    def _generate_args(self, batch: list[RequestHandle]) -> dict[str, Any]:
+        loaded = self._loaded
+        sampling = batch[0].request.sampling
+        if sampling.seed is not None:
+            torch.manual_seed(sampling.seed)
+        inputs = loaded.tokenizer.pad({"input_ids": [h.request.prompt_ids for h in batch]}, return_tensors="pt")
+        args: dict[str, Any] = {
+            **{name: tensor.to(loaded.input_device) for name, tensor in inputs.items()},
+            **sampling.generate_kwargs(),
+            "max_new_tokens": max(h.request.max_new_tokens for h in batch),
+            "pad_token_id": loaded.tokenizer.pad_token_id,
+            "eos_token_id": sorted(self._eos_ids),
+        }
+        if loaded.uses_adapters:
+            args["adapter_names"] = [h.request.adapter for h in batch]
+        return args
+
+    def _deliver(self, events: Iterable[tuple[RequestHandle, Event]]) -> None:
+        events = list(events)
+        if events:
+            self._loop.call_soon_threadsafe(_dispatch, events)
+
+
+def _dispatch(events: list[tuple[RequestHandle, Event]]) -> None:
+    for handle, event in events:
+        handle.events.put_nowait(event)
+
+
+def _eos_ids(loaded: LoadedModel) -> frozenset[int]:
+    configured = loaded.model.generation_config.eos_token_id
+    ids = configured if isinstance(configured, list) else [configured]
+    return frozenset(i for i in [*ids, loaded.tokenizer.eos_token_id] if i is not None)
