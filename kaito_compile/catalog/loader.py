@@ -29,6 +29,7 @@ MODELS_FILE = PRESETS_DIR / "models.yaml"
 SKUS_FILE = PRESETS_DIR / "skus.yaml"
 VLLM_FILE = PRESETS_DIR / "vllm.yaml"
 
+BUILTIN_SOURCE = "built-in"
 CATALOG_INVALID = "KC-C001"
 CATALOG_UNREADABLE = "KC-C002"
 
@@ -145,7 +146,7 @@ def load_model_catalog(paths: Sequence[str | Path] = ()) -> ModelCatalog:
     """
     builtin = builtin_models()
     entries = {e.model_id: e for e in builtin.models}
-    sources = dict.fromkeys(entries, str(MODELS_FILE))
+    sources = dict.fromkeys(entries, BUILTIN_SOURCE)
     problems: list[Diagnostic] = []
     for path in paths:
         doc, file = _load(path, "models")
