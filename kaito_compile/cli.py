@@ -177,6 +177,61 @@ def check(opts: Options, paths: tuple[str, ...], out_dir: str) -> None:
     sys.exit(run_guarded(opts, action))
 
 
+@cli.command()
+@click.argument("paths", nargs=-1)
+@click.option("--suggest", "model_name", metavar="MODEL", help="List every SKU that fits MODEL instead.")
+@click.option("--cloud", help="Cloud for --suggest (default: the project config's).")
+@click.option("--runtime", type=click.Choice(["transformers", "vllm"]), help="Runtime for --suggest.")
+@click.pass_obj
+def plan(opts: Options, paths: tuple[str, ...], model_name: str | None, cloud: str | None,
+         runtime: str | None) -> None:
+    """Show the sizing decided for each workspace (model, SKU, GPUs, nodes, parallelism, why)."""
+    import json
+
+    from .compiler import Catalogs, plan_paths
+    from .plan.report import plan_row, render_plans, render_suggestions, suggestion_rows
+
+    def suggest_action() -> int:
+        config = opts.configs.for_file("-")
+        catalog = Catalogs().for_config(config)
+        resolution = catalog.resolve(model_name)
+        if not resolution.ok:
+            raise ToolError(f"{resolution.message}", code="KC-E004")
+        chosen_cloud, chosen_runtime = cloud or config.cloud, runtime or config.runtime
+        rows = suggestion_rows(resolution.entry, catalog, chosen_cloud, chosen_runtime)
+        if opts.format == "json":
+            click.echo(json.dumps({"model": resolution.entry.hfId, "cloud": chosen_cloud, "runtime": chosen_runtime,
+                                   "skus": rows}, indent=2))
+        else:
+            click.echo(render_suggestions(resolution.entry, rows, chosen_cloud, chosen_runtime), nl=False)
+        return EXIT_OK if rows else EXIT_INVALID
+
+    def plan_action() -> int:
+        if not paths:
+            raise click.UsageError("give PATHS to plan, or --suggest MODEL")
+        report, plans = plan_paths(list(paths), opts.configs, Catalogs())
+        if report.errors:
+            emit_report(opts, report)
+            return EXIT_INVALID
+        if opts.format == "json":
+            click.echo(json.dumps([plan_row(p) for p in plans], indent=2))
+        else:
+            click.echo(render_plans(plans), nl=False)
+        return EXIT_OK
+
+    sys.exit(run_guarded(opts, suggest_action if model_name else plan_action))
+
+
+def _register_catalog_commands() -> None:
+    from .catalog.cli import presets, skus
+
+    cli.add_command(presets)
+    cli.add_command(skus)
+
+
+_register_catalog_commands()
+
+
 def main() -> None:
     try:
         cli.main(prog_name="kaito-compile", standalone_mode=True)

@@ -75,8 +75,10 @@ def build_plan(validated: Validated) -> Plan:
         node_image_family=(validated.ws.annotation("kaito.sh/node-image-family") or
                            config.defaultNodeImageFamily).strip().lower(),
         node_class=validated.ws.annotation("kaito.sh/node-class-name") or config.karpenter.defaultNodeClass,
-        why=tuple(why),
     )
+    if gpu is not None and kind != "inference-template":
+        why.extend(_gpu_reasons(ctx, model, gpu, node_count))
+    plan_kwargs["why"] = tuple(why)
     if kind == "tuning":
         return Plan(**plan_kwargs, **_tuning_parts(ctx, model))
     if kind == "inference-template":
@@ -106,6 +108,28 @@ def _node_count(ctx: RuleContext, kind: str, model: ModelEntry | None, gpu: GpuC
     return nodes, [f"vLLM estimator: {model.fileSize} of weights, {model.bytes_per_token} KV bytes/token × "
                    f"{context} tokens on {gpu.gpu_count} × {gpu.per_gpu_bytes // (1 << 30)}Gi GPUs → {nodes} "
                    "node(s)"]
+
+
+def _gpu_reasons(ctx: RuleContext, model: ModelEntry | None, gpu: GpuConfig, node_count: int) -> list[str]:
+    reasons = []
+    if ctx.runtime == "transformers" or ctx.spec.tuning is not None:
+        if not gpu.supports_bfloat16:
+            reasons.append(f"float16: {gpu.gpu_model or 'the GPU'} has compute capability "
+                           f"{gpu.compute_capability:.1f} (bfloat16 needs 8.0)")
+        return reasons
+    if model is None:
+        return reasons
+    flags = sizing_flags(model, gpu, node_count)
+    if "data-parallel-size" in flags:
+        reasons.append(f"data parallel ×{gpu.gpu_count}: {model.fileSize} is under half of one GPU, so each GPU "
+                       "serves a replica")
+    elif node_count > 1:
+        reasons.append(f"pipeline parallel over {node_count} nodes (Ray), tensor parallel ×{gpu.gpu_count} within "
+                       "each")
+    elif gpu.gpu_count > 1:
+        reasons.append(f"tensor parallel ×{gpu.gpu_count}: the weights are sharded over the node's GPUs")
+    reasons.append(f"gpu-memory-utilization {flags['gpu-memory-utilization']} for {gpu.gpu_model}")
+    return reasons
 
 
 def _node_names(validated: Validated, node_count: int) -> tuple[str, ...]:

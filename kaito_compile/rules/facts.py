@@ -10,14 +10,17 @@ from ..catalog import PresetResolution, PresetStatus
 from ..catalog.models import ModelEntry
 from ..catalog.catalog import InstanceTypeStatus
 from ..catalog.resolve import runtime_validation_error, tuning_error
-from ..catalog.quantity import format_binary
 from ..sizing.gpu import GpuConfig, SizingError, uniform_gpu_config
-from ..sizing.transformers import transformers_fit
-from ..sizing.vllm import estimate_nodes
+from ..sizing import (
+    TRANSFORMERS_MULTI_NODE,
+    estimate_nodes,
+    exceeds_one_node,
+    insufficient_gpu_memory,
+    mig_slice_too_small,
+    suggest,
+    transformers_fit_error,
+)
 from .registry import RuleContext
-
-GIB_TEXT = format_binary
-
 
 def _memo(ctx: RuleContext, key: str, compute):
     if key not in ctx.facts:
@@ -137,41 +140,28 @@ def mig_profile_problem(ctx: RuleContext, profile: str | None) -> str | None:
 
 def mig_fit_problem(ctx: RuleContext, profile: str) -> tuple[str, tuple[str, ...]] | None:
     entry = model(ctx, "inference")
-    if entry is None:
-        return None
-    capacity = ctx.catalog.skus.mig_slice_bytes(profile)
-    if capacity >= entry.file_size_bytes:
-        return None
-    return (f"Model {entry.short_name} requires at least {entry.fileSize} for weights, which exceeds the "
-            f"{profile} MIG slice capacity of {format_binary(capacity)}", ("choose a larger MIG profile",))
+    problem = mig_slice_too_small(entry, preset_name(ctx, "inference"), profile) if entry else None
+    return (problem, ("choose a larger MIG profile",)) if problem else None
 
 
 def gpu_memory_problem(ctx: RuleContext) -> tuple[str, tuple[str, ...]] | None:
-    """Kaito's I9 (count × node GPU memory ≥ weights; transformers single-node) and, for our
+    """Kaito's I9 (count × node GPU memory ≥ weights; transformers is single-node) and, for our
     transformers runtime, the fit with its stated margin (kaito_compile.sizing.transformers)."""
     entry, gpu = model(ctx, "inference"), gpu_config(ctx)
     if entry is None or gpu is None:
         return None
-    count = ctx.spec.resource.count or 1
-    machines = len(matching_nodes(ctx)) if not ctx.config.node_auto_provisioning and \
-        ctx.ws.api_version == "kaito.sh/v1beta1" else count
-    label = ctx.spec.resource.instanceType or "the BYO nodes"
-    if machines * gpu.memory_bytes < entry.file_size_bytes:
-        return (f"Insufficient total GPU memory: Instance type {label} has a total of "
-                f"{format_binary(machines * gpu.memory_bytes)}, but preset {entry.short_name} requires at least "
-                f"{entry.fileSize}", suggestions(ctx, entry))
+    byo = not ctx.config.node_auto_provisioning and ctx.ws.api_version == "kaito.sh/v1beta1"
+    machines = len(matching_nodes(ctx)) if byo else (ctx.spec.resource.count or 1)
+    label = ctx.spec.resource.instanceType or "of the BYO nodes"
+    problem = insufficient_gpu_memory(entry, preset_name(ctx, "inference"), gpu, machines, label)
+    if problem:
+        return problem, suggestions(ctx, entry)
     if ctx.runtime != "transformers":
         return None
-    if entry.file_size_bytes > gpu.memory_bytes:
-        return ("Multi-node distributed inference is not supported with Huggingface Transformers runtime",
-                suggestions(ctx, entry))
-    fit = transformers_fit(entry, gpu)
-    if not fit.fits:
-        return (f"{entry.short_name} needs {format_binary(fit.needed)} on one node with the transformers runtime "
-                f"({fit.dtype} weights {entry.fileSize} + {format_binary(fit.margin)} for KV cache, activations and "
-                f"CUDA context), but {label} has {format_binary(gpu.memory_bytes)} of GPU memory",
-                suggestions(ctx, entry))
-    return None
+    if exceeds_one_node(entry, gpu):
+        return TRANSFORMERS_MULTI_NODE, suggestions(ctx, entry)
+    problem = transformers_fit_error(entry, gpu, ctx.catalog.skus, ctx.config.cloud)
+    return (problem, ()) if problem else None
 
 
 def vllm_sizing_problem(ctx: RuleContext) -> str | None:
@@ -186,10 +176,22 @@ def vllm_sizing_problem(ctx: RuleContext) -> str | None:
     return None
 
 
-def suggestions(ctx: RuleContext, entry: ModelEntry) -> tuple[str, ...]:
-    from ..sizing import suggest
-
-    try:
-        return tuple(suggest.hint_lines(entry, ctx.catalog, ctx.config.cloud))
-    except AttributeError:
+def suggestions(ctx: RuleContext, entry: ModelEntry | None, limit: int = 3) -> tuple[str, ...]:
+    """The smallest SKUs of the cloud that would serve the model on this runtime, as hints."""
+    if entry is None:
         return ()
+    found = suggest(entry, ctx.catalog.skus, ctx.config.cloud, ctx.runtime,
+                    max_model_len=ctx.facts.get("max_model_len"))
+    if not found:
+        return (f"no {ctx.config.cloud} SKU serves {entry.short_name} on the {ctx.runtime} runtime",)
+    fits = ", ".join(f"{s.sku.name} ({s.nodes} node{'s' if s.nodes > 1 else ''})" for s in found[:limit])
+    hints = [f"SKUs that fit {entry.short_name} on the {ctx.runtime} runtime: {fits}"]
+    gpu = gpu_config(ctx)
+    if ctx.runtime == "transformers" and gpu is not None and not gpu.legacy:
+        try:
+            nodes = estimate_nodes(entry, gpu)
+            hints.append(f"with the annotation kaito.sh/runtime: vllm, {gpu.sku} fits it on {nodes} node"
+                         f"{'s' if nodes > 1 else ''}")
+        except SizingError:
+            pass
+    return tuple(hints)
