@@ -107,6 +107,20 @@ def kustomize_build(directory: Path | str) -> str:
     return result.stdout
 
 
+class _GoOutputLoader(yaml.CSafeLoader):
+    """YAML 1.1 without the merge (``<<``) and value (``=``) tags: kustomize writes those strings unquoted."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if not tag.endswith((":merge", ":value"))]
+        for first, resolvers in yaml.CSafeLoader.yaml_implicit_resolvers.items()
+    }
+
+
+def parse_manifests(text: str) -> list[dict[str, Any]]:
+    """The documents of a multi-document YAML stream such as :func:`kustomize_build` output."""
+    return [doc for doc in yaml.load_all(text, Loader=_GoOutputLoader) if doc is not None]
+
+
 def _errors(validator: Draft202012Validator, obj: Any) -> list[str]:
     return sorted(_describe(error) for error in validator.iter_errors(obj))
 

@@ -199,3 +199,7 @@ def test_kustomize_failure_carries_stderr(tmp_path: Path):
 def test_kubectl_from_the_environment_wins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     monkeypatch.setenv("KUBECTL", str(tmp_path / "my-kubectl"))
     assert kube.kubectl_path() == str(tmp_path / "my-kubectl")
+
+
+def test_parse_manifests_reads_kustomize_output_the_way_go_does():
+    assert kube.parse_manifests("a: <<\nb: =\nc: 1\n---\n---\nd: 'x'\n") == [{"a": "<<", "b": "=", "c": 1}, {"d": "x"}]
