@@ -6,7 +6,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test check schemas fuzz bench clean-venv
+.PHONY: run test check schemas docs fuzz bench clean-venv
 
 # The compiler alone: a light install (no torch).
 $(VENV)/.compiler: pyproject.toml
@@ -33,6 +33,9 @@ test: $(VENV)/.test .tools/bin/kubectl
 
 schemas: $(VENV)/.compiler
 	$(BIN)/python -m kaito_compile.schemas
+
+docs: $(VENV)/.compiler
+	$(BIN)/python -m kaito_compile.docs
 
 fuzz: $(VENV)/.test
 	KAITO_FUZZ_PROFILE=full $(BIN)/python -m pytest -q tests/fuzz

@@ -63,8 +63,18 @@ def run_guarded(opts: Options, action) -> int:
     except ToolError as exc:
         click.echo(f"kaito-compile: error: {exc} [{exc.code}]", err=True)
         return EXIT_TOOL
+    except _output_errors() as exc:
+        click.echo(f"kaito-compile: error: {exc} [KC-E010]", err=True)
+        return EXIT_TOOL
     except KeyboardInterrupt:
         click.echo("kaito-compile: interrupted", err=True)
+        return EXIT_TOOL
+    except Exception as exc:  # a bug of ours: say so plainly, never dump a traceback on the user
+        if os.environ.get("KAITO_COMPILE_DEBUG"):
+            raise
+        click.echo(f"kaito-compile: internal error: {type(exc).__name__}: {exc} [KC-E999]\n"
+                   "  note: this is a bug in kaito-compile; rerun with KAITO_COMPILE_DEBUG=1 for the traceback",
+                   err=True)
         return EXIT_TOOL
 
 
@@ -126,10 +136,7 @@ def build(opts: Options, paths: tuple[str, ...], out_dir: str) -> None:
         if report.errors:
             emit_report(opts, report)
             return EXIT_INVALID
-        try:
-            result = write_tree(tree, Path(out_dir))
-        except _output_errors() as exc:
-            raise ToolError(str(exc), code="KC-E010") from exc
+        result = write_tree(tree, Path(out_dir))
         emit_report(opts, report, summary=False)
         if not opts.quiet and opts.format != "json":
             click.echo(f"Wrote {out_dir}/: {len(result.created)} created, {len(result.updated)} updated, "
@@ -158,10 +165,7 @@ def check(opts: Options, paths: tuple[str, ...], out_dir: str) -> None:
         if report.errors:
             emit_report(opts, report)
             return EXIT_INVALID
-        try:
-            result = check_tree(tree, Path(out_dir))
-        except _output_errors() as exc:
-            raise ToolError(str(exc), code="KC-E010") from exc
+        result = check_tree(tree, Path(out_dir))
         if result.ok:
             if not opts.quiet:
                 click.echo(f"{out_dir}/ is up to date ({report.workspaces_checked} workspaces)")

@@ -5,6 +5,7 @@ Stages never call back into earlier ones; this module is the only place that kno
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -137,10 +138,7 @@ def plan_paths(paths: list[str], configs: ConfigResolver, catalogs: Catalogs):
 
 
 def _posix(file: str) -> str:
-    path = Path(file)
-    if path.is_absolute():
-        try:
-            path = path.relative_to(Path.cwd())
-        except ValueError:
-            pass
-    return path.as_posix()
+    """The source path as written into file headers: relative to the working directory, posix."""
+    if file == "<stdin>":
+        return "stdin"
+    return Path(os.path.relpath(file)).as_posix() if Path(file).is_absolute() else Path(file).as_posix()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .catalog.schema import write_schemas as write_catalog_schemas
 from .config import SCHEMA_FILE, render_config_schema
 from .spec.schema import SCHEMA_DIR, write_schemas
 
@@ -11,10 +12,6 @@ def main() -> None:
         print(f"wrote {path.relative_to(SCHEMA_DIR.parent)}")
     SCHEMA_FILE.write_text(render_config_schema())
     print(f"wrote {SCHEMA_FILE.relative_to(SCHEMA_DIR.parent)}")
-    try:
-        from .catalog.schema import write_schemas as write_catalog_schemas
-    except ImportError:
-        return
     for path in write_catalog_schemas(SCHEMA_DIR):
         print(f"wrote {path.relative_to(SCHEMA_DIR.parent)}")
 

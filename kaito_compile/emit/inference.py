@@ -117,7 +117,7 @@ def _http_probe(port: int, *, failure_threshold: int | None = None, initial_dela
 def transformers_args(plan: Plan) -> list[str]:
     """The inference server's argv after ``python3 -m kaito_runtime.inference`` (docs/runtime-contract.md)."""
     args = [
-        f"--model={plan.model.model_id}",
+        f"--model={plan.local_weights or plan.model.model_id}",
         f"--served-model-name={plan.model.short_name}",
         f"--download-dir={WEIGHTS_DIR}",
         f"--dtype={plan.dtype}",
@@ -132,10 +132,18 @@ def transformers_args(plan: Plan) -> list[str]:
     return args
 
 
+def _local_weights_volume(plan: Plan) -> k8s.Volume:
+    return k8s.Volume(name="model-weights-hostpath",
+                      host_path=k8s.HostPathVolumeSource(path=plan.local_weights, type="Directory"))
+
+
 def emit_transformers_deployment(scope: Construct, plan: Plan) -> None:
     labels = {WORKSPACE_LABEL: plan.workspace}
     mounts = [mount("model-weights-volume", WEIGHTS_DIR), mount("dshm", "/dev/shm"), mount("tmp", "/tmp")]
     volumes = [empty_dir("model-weights-volume"), empty_dir("dshm", memory=True), empty_dir("tmp")]
+    if plan.local_weights:
+        mounts.insert(0, mount("model-weights-hostpath", plan.local_weights, read_only=True))
+        volumes.insert(0, _local_weights_volume(plan))
     if plan.inference_config:
         mounts.insert(0, mount("config-volume", CONFIG_DIR, read_only=True))
         volumes.insert(0, k8s.Volume(name="config-volume",
@@ -239,6 +247,8 @@ def _vllm_env(plan: Plan) -> list[k8s.EnvVar]:
            k8s.EnvVar(name="VLLM_USE_DEEP_GEMM", value="1" if plan.model.vllm.deepGemm else "0")]
     if plan.model.vllm.cudaToolkit:
         env.append(k8s.EnvVar(name="CUDA_HOME", value=CUDA_DIR))
+    if plan.local_weights:
+        env.append(k8s.EnvVar(name="KAITO_PROCESSOR", value=plan.local_weights))
     env += _hf_token_env(plan)
     if plan.multi_node:
         env.append(k8s.EnvVar(name="POD_INDEX", value_from=k8s.EnvVarSource(field_ref=k8s.ObjectFieldSelector(
@@ -249,14 +259,19 @@ def _vllm_env(plan: Plan) -> list[k8s.EnvVar]:
 def emit_vllm_statefulset(scope: Construct, plan: Plan, *, nvme_storage_class: bool) -> None:
     labels = {WORKSPACE_LABEL: plan.workspace}
     cuda = plan.model.vllm.cudaToolkit
-    nvme = nvme_storage_class and bool(plan.gpu and plan.gpu.nvme)
+    download = plan.local_weights is None
+    nvme = download and nvme_storage_class and bool(plan.gpu and plan.gpu.nvme)
     mounts = []
     volumes = []
     if plan.inference_config:
         mounts.append(mount("config-volume", CONFIG_DIR))
         volumes.append(k8s.Volume(name="config-volume",
                                   config_map=k8s.ConfigMapVolumeSource(name=plan.inference_config)))
-    mounts.append(mount("model-weights-volume", WEIGHTS_DIR))
+    if download:
+        mounts.append(mount("model-weights-volume", WEIGHTS_DIR))
+    else:
+        mounts.append(mount("model-weights-hostpath", plan.local_weights, read_only=True))
+        volumes.append(_local_weights_volume(plan))
     if cuda:
         mounts.append(mount("cuda-toolkit-hostpath", CUDA_DIR, read_only=True))
         volumes.append(k8s.Volume(name="cuda-toolkit-hostpath",
@@ -265,7 +280,7 @@ def emit_vllm_statefulset(scope: Construct, plan: Plan, *, nvme_storage_class: b
     volumes.append(empty_dir("dshm", memory=True))
     mounts += _adapter_mounts(plan)
     volumes += _adapter_volumes(plan)
-    if not nvme:
+    if download and not nvme:
         volumes.append(empty_dir("model-weights-volume"))
     init = []
     if cuda:

@@ -163,9 +163,20 @@ def _declared_config_maps(ctx: RuleContext) -> tuple[ConfigMapPlan, ...]:
     return tuple(found)
 
 
+LOCAL_WEIGHTS_ROOT = "/opt/kaito/models"
+
+
+def local_weights_path(ctx: RuleContext) -> str | None:
+    """Kaito's node-local weights directory: the preset name lower-cased, ``/`` → ``-``."""
+    if ctx.ws.annotation("kaito.sh/use-local-weights") != "true":
+        return None
+    return f"{LOCAL_WEIGHTS_ROOT}/{ctx.spec.inference.preset.name.lower().replace('/', '-')}"
+
+
 def _preset_parts(ctx: RuleContext, model: ModelEntry, gpu: GpuConfig, node_count: int) -> dict:
     inference = ctx.spec.inference
     parts = dict(
+        local_weights=local_weights_path(ctx),
         adapters=_adapters(ctx),
         model_access_secret=_access_secret(inference.preset),
         inference_config=inference.config,
@@ -200,6 +211,11 @@ def _vllm_args(ctx: RuleContext, model: ModelEntry, gpu: GpuConfig, node_count: 
     mode = ctx.ws.annotation("kaito.sh/performance-mode")
     if mode and mode != "balanced":
         args["performance-mode"] = mode
+    local = local_weights_path(ctx)
+    if local:
+        for flag in ("load_format", "download-dir"):
+            args.pop(flag, None)
+        args.update({"model": local, "load-format": "runai_streamer"})
     return args
 
 

@@ -76,6 +76,8 @@ class Plan:
     """vLLM flags (static per model, then sizing); sorted when rendered."""
     transformers_args: dict[str, str] = field(default_factory=dict)
     dtype: str | None = None
+    local_weights: str | None = None
+    """Node-local weights directory (annotation kaito.sh/use-local-weights: "true"), else None (download)."""
     disk_size: str = "1024Gi"
     readiness_failure_threshold: int = 180
     tuning: TuningPlan | None = None
