@@ -113,14 +113,14 @@ def hub_files(repo_id: str, *, revision: str | None = None, token: str | None = 
     if constants.HF_HUB_OFFLINE:
         return local_files(_cached_snapshot(repo_id, revision), repo_id)
     from huggingface_hub import HfApi
-    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 
     try:
         info = HfApi(token=token).model_info(repo_id, revision=revision, files_metadata=True)
     except (GatedRepoError, RepositoryNotFoundError) as exc:
         raise ToolError(f"authentication required for accessing {repo_id} (or it does not exist): set HF_TOKEN "
                         "to a token that can read it") from exc
-    except (HfHubHTTPError, OSError) as exc:
+    except Exception as exc:  # transport errors: their classes differ between huggingface-hub versions
         raise ToolError(f"error listing files of {repo_id}: {exc}") from exc
     sizes = {s.rfilename: s.size or 0 for s in info.siblings or ()}
     return ModelFiles(info.id or repo_id, sizes, revision=revision, token=token)
@@ -138,11 +138,10 @@ def _cached_snapshot(repo_id: str, revision: str | None) -> Path:
 
 def _hub_download(repo_id: str, name: str, revision: str | None, token: str | None) -> str:
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import HfHubHTTPError
 
     try:
         return hf_hub_download(repo_id, name, revision=revision, token=token)
-    except (HfHubHTTPError, OSError) as exc:
+    except Exception as exc:  # transport errors: their classes differ between huggingface-hub versions
         raise ToolError(f"error fetching config: {repo_id}/{name}: {exc}") from exc
 
 

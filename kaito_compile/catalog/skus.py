@@ -40,10 +40,6 @@ class Sku(_Strict):
         return self.memoryGiB * GIB
 
     @property
-    def supports_bfloat16(self) -> bool:
-        return self.computeCapability >= 8.0
-
-    @property
     def has_cuda(self) -> bool:
         return self.computeCapability > 0
 

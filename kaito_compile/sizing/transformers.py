@@ -49,10 +49,6 @@ class TransformersFit:
     def fits(self) -> bool:
         return self.needed <= self.available
 
-    @property
-    def margin(self) -> int:
-        return self.needed - self.weights
-
 
 def transformers_fit(model: ModelEntry, gpu: GpuConfig) -> TransformersFit:
     weights = weights_bytes(model)

@@ -6,6 +6,7 @@ import pytest
 
 from kaito_compile.catalog import Catalog
 from kaito_compile.catalog.loader import load_vllm_file
+from kaito_compile.sizing import GpuConfig
 
 from .expectations import ALIASES, LEGACY_AWS_NVME, LEGACY_SKUS, MIG_PROFILES, OTHERS, SKUS, TRANSFORMERS_MODELS, \
     VLLM_FLAGS
@@ -117,7 +118,7 @@ def test_legacy_skus(catalog: Catalog, cloud: str):
         sku = legacy[name]
         assert (sku.gpus, sku.gpuModel, sku.memoryGiB, sku.computeCapability) == (gpus, model, memory, cc), name
         assert sku.nvme == (name in LEGACY_AWS_NVME)
-        assert not sku.supports_bfloat16
+        assert not GpuConfig.from_sku(sku).supports_bfloat16
 
 
 def test_mig_profiles(catalog: Catalog):

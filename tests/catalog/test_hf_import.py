@@ -238,3 +238,46 @@ def test_cli_skus(catalog):
     assert {r["cloud"] for r in rows} == {"arc"} and sum(r["legacy"] for r in rows) == 2
     table = CliRunner().invoke(skus, [])
     assert table.exit_code == 0 and "Standard_NC6s_v3" in table.output and "p5.48xlarge" in table.output
+
+
+def test_an_online_hub_id_uses_the_canonical_id_and_the_listed_sizes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The hub client is replaced: no network here; what matters is what the import takes from it."""
+    from types import SimpleNamespace
+
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    config = make_model(tmp_path / "download", LLAMA_CONFIG, {}) / "config.json"
+    calls = []
+
+    def model_info(self, repo_id, *, revision=None, files_metadata=False, **_):
+        calls.append((repo_id, revision, files_metadata))
+        files = [("config.json", 700), ("model-1.safetensors", 5 * GIB), ("model-2.safetensors", 3 * GIB)]
+        return SimpleNamespace(id="Acme/Chat-8B", siblings=[SimpleNamespace(rfilename=n, size=s) for n, s in files])
+
+    def hf_hub_download(repo_id, filename, *, revision=None, token=None):
+        calls.append((repo_id, filename, revision))
+        return str(config)
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", model_info)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", hf_hub_download)
+    entry = build_entry(model_files("acme/chat-8b", revision="v1"), load_vllm_file())
+    assert (entry.hfId, entry.fileSize, entry.contextLimit) == ("Acme/Chat-8B", "8.00Gi", 131072)
+    assert calls == [("acme/chat-8b", "v1", True), ("Acme/Chat-8B", "config.json", "v1")]
+
+
+def test_a_gated_hub_repo_asks_for_a_token(monkeypatch: pytest.MonkeyPatch):
+    from types import SimpleNamespace
+
+    import huggingface_hub
+    from huggingface_hub import constants
+    from huggingface_hub.errors import GatedRepoError
+
+    def model_info(self, repo_id, **_):
+        raise GatedRepoError("403 gated", response=SimpleNamespace(headers={}, status_code=403, url="", request=None))
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", model_info)
+    with pytest.raises(ToolError, match="^authentication required for accessing acme/gated .*set HF_TOKEN"):
+        model_files("acme/gated")
