@@ -144,6 +144,9 @@ def build(opts: Options, paths: tuple[str, ...], out_dir: str) -> None:
                        f"({report.workspaces_checked} workspaces)")
         for warning in result.warnings:
             click.echo(f"warning: {warning}", err=True)
+        for path in result.kept:
+            click.echo(f"warning: {out_dir}/{path} was generated before but is no longer produced; it was edited "
+                       "or is not in the ownership lock, so it was kept: delete it by hand", err=True)
         return EXIT_OK
 
     sys.exit(run_guarded(opts, action))
