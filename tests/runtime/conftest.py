@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -36,10 +37,11 @@ CHAT_TEMPLATE = (
     "{% for message in messages %}<s>{{ message['role'] }}\n{{ message['content'] }}</s>\n{% endfor %}"
     "{% if add_generation_prompt %}<s>assistant\n{% endif %}"
 )
-_WORDS = (
-    "kaito compiles workspace yaml into manifests for gitops and serves models on gpu nodes with adapters "
-    "the quick brown fox jumps over a lazy dog while tokens stream from the server to every client"
-).split()
+_SENTENCES = (
+    "kaito compiles workspace yaml into manifests for gitops and serves models on gpu nodes with adapters",
+    "the quick brown fox jumps over a lazy dog while tokens stream from the server to every client",
+)
+_WORDS = " ".join(_SENTENCES).split()
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,47 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_adapter_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A LoRA adapter for the tiny model, as a tuning run or an adapter image would deliver it."""
     return build_lora_adapter(tiny_model_dir, tmp_path_factory.mktemp("tiny-adapter") / SEED_ADAPTER)
+
+
+@dataclass
+class ReferenceLM:
+    """The tiny model and its adapter run in-process with plain transformers/peft: what the server must answer."""
+
+    tokenizer: Any
+    peft_model: Any  # the base model wrapped with the seed adapter; disable_adapter() gives the bare base
+
+    def chat_ids(self, messages: list[dict[str, str]]) -> list[int]:
+        text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def text_ids(self, text: str) -> list[int]:
+        return self.tokenizer(text)["input_ids"]
+
+    def greedy(self, prompt_ids: list[int], max_new_tokens: int, adapter: bool, min_new_tokens: int = 0) -> str:
+        import torch
+
+        inputs = {"input_ids": torch.tensor([prompt_ids]), "attention_mask": torch.ones(1, len(prompt_ids), dtype=int)}
+        kwargs = dict(max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens, do_sample=False,
+                      pad_token_id=self.tokenizer.pad_token_id)
+        with torch.inference_mode():
+            if adapter:
+                output = self.peft_model.generate(**inputs, **kwargs)
+            else:
+                with self.peft_model.disable_adapter():
+                    output = self.peft_model.generate(**inputs, **kwargs)
+        return self.tokenizer.decode(output[0, len(prompt_ids) :], skip_special_tokens=True)
+
+
+@pytest.fixture(scope="session")
+def reference_lm(tiny_model_dir: Path, tiny_adapter_dir: Path) -> ReferenceLM:
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    return ReferenceLM(
+        tokenizer=AutoTokenizer.from_pretrained(tiny_model_dir),
+        peft_model=PeftModel.from_pretrained(base, str(tiny_adapter_dir)).eval(),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -255,14 +298,15 @@ def seed_server(seed_runtime_root: Path, tmp_path_factory: pytest.TempPathFactor
     )
 
 
-@pytest.fixture
-def launch_server(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
-    """Start extra servers inside one test: ``launch_server(argv, env)``; all are stopped when the test ends."""
+@pytest.fixture(scope="module")
+def launch_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., RunningServer]]:
+    """Start more servers: ``launch_server(argv, env)``; all are stopped when the test module ends."""
+    logs = tmp_path_factory.mktemp("server-logs")
     with contextlib.ExitStack() as stack:
         counter = iter(range(1_000))
 
         def launch(argv: Sequence[str], env: dict[str, str], wait_healthy: bool = True) -> RunningServer:
-            log_path = tmp_path / f"server-{next(counter)}.log"
+            log_path = logs / f"server-{next(counter)}.log"
             servers = start_server(argv, env, log_path=log_path, wait_healthy=wait_healthy)
             stack.callback(servers.close)
             return next(servers)
@@ -270,6 +314,6 @@ def launch_server(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
         yield launch
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def seed_argv() -> list[str]:
     return inference_argv_for_seed()

@@ -39,6 +39,7 @@ from .generation import (
     timeout_failure,
 )
 from .metrics import Metrics
+from .weights import locate
 
 if TYPE_CHECKING:
     from .engine import BatchingEngine
@@ -79,14 +80,16 @@ class ServerState:
 def load_in_background(state: ServerState, loop: asyncio.AbstractEventLoop) -> None:
     """Load the model, warm it up and start the engine; on failure ask the server to exit."""
     try:
+        options = state.options
+        located = locate(options)  # before the heavy imports below: a wrong reference fails in about a second
+
         from transformers.utils import logging as transformers_logging
 
         from .engine import BatchingEngine
         from .loading import load, warm_up
 
         transformers_logging.disable_progress_bar()
-        options = state.options
-        loaded = load(options)
+        loaded = load(options, located)
         warm_up(loaded)
         engine = BatchingEngine(
             loaded, state.metrics, loop,
@@ -243,7 +246,9 @@ def _select_adapter(loaded: LoadedModel, model_id: str | None) -> str | None:
         return loaded.adapter_for(model_id)
     except KeyError:
         known = ", ".join(loaded.model_ids())
-        raise ApiError(404, f"The model `{model_id}` does not exist; this server has: {known}", "model_not_found")
+        raise ApiError(
+            404, f"The model `{model_id}` does not exist; this server has: {known}", "model_not_found"
+        ) from None
 
 
 def _max_new_tokens(options: argparse.Namespace, loaded: LoadedModel, prompt_len: int, asked: int | None) -> int:
@@ -267,9 +272,9 @@ def _submit(engine: BatchingEngine, request: GenerationRequest) -> RequestHandle
     try:
         return engine.submit(request)
     except QueueFull as full:
-        raise ApiError(429, str(full), "rate_limit_exceeded", {"Retry-After": str(full.retry_after_s)})
+        raise ApiError(429, str(full), "rate_limit_exceeded", {"Retry-After": str(full.retry_after_s)}) from None
     except EngineStopped:
-        raise ApiError(503, "the server is shutting down", "shutting_down")
+        raise ApiError(503, "the server is shutting down", "shutting_down") from None
 
 
 async def _next_event(handle: RequestHandle) -> Event:

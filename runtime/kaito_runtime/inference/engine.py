@@ -98,7 +98,7 @@ class _BatchTracker(StoppingCriteria):
         now = time.monotonic()
         events = [
             (row.handle, event)
-            for row, token in zip(self.rows, input_ids[:, -1].tolist())
+            for row, token in zip(self.rows, input_ids[:, -1].tolist(), strict=True)
             if not row.done
             for event in row.accept(token, now, self.eos_ids)
         ]

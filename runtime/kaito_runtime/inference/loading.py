@@ -9,18 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from huggingface_hub import snapshot_download
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from kaito_runtime.paths import resolve
+from .weights import Located
 
 log = logging.getLogger(__name__)
 
 BASE_ADAPTER = "__base__"  # peft's name for "no adapter" in mixed-adapter batches
 COMBINED_ADAPTER = "__combined__"  # underscores cannot occur in Kaito adapter names (DNS-1123)
-# Weight formats transformers does not load into a PyTorch model; skipping them can halve a download.
-_IGNORED_WEIGHT_PATTERNS = ["*.pth", "*.pt", "original/*", "*.gguf", "*.onnx", "onnx/*", "*.msgpack", "*.h5",
-                            "*.tflite", "*.ot"]
 
 
 @dataclass
@@ -60,26 +56,6 @@ class LoadedModel:
         raise KeyError(model_id)
 
 
-def model_folder(options: argparse.Namespace) -> Path:
-    """A local folder holding the model: ``--model`` itself, or its snapshot in the hub cache ``--download-dir``.
-
-    Downloads go through huggingface-hub, which reads ``HF_TOKEN`` and ``HF_HUB_OFFLINE`` from the environment.
-    """
-    if options.model.startswith("/"):
-        folder = resolve(options.model)
-        if not (folder / "config.json").is_file():
-            raise FileNotFoundError(f"{folder}: no config.json, not a model folder")
-        return folder
-    code = [] if options.trust_remote_code else ["*.py"]  # remote code is not even fetched unless trusted
-    path = snapshot_download(
-        repo_id=options.model,
-        revision=options.revision,
-        cache_dir=str(resolve(options.download_dir)),
-        ignore_patterns=_IGNORED_WEIGHT_PATTERNS + code,
-    )
-    return Path(path)
-
-
 def _dtype(name: str) -> Any:
     return "auto" if name == "auto" else getattr(torch, name)
 
@@ -110,23 +86,6 @@ def load_tokenizer(folder: Path, trust_remote_code: bool) -> Any:
     return tokenizer
 
 
-def discover_adapters(adapters_dir: str) -> dict[str, Path]:
-    """Sub-directories of ``--adapters-dir`` that hold an ``adapter_config.json``, by name."""
-    root = resolve(adapters_dir)
-    if not root.is_dir():
-        return {}
-    return {d.name: d for d in sorted(root.iterdir()) if (d / "adapter_config.json").is_file()}
-
-
-def _strengths(found: dict[str, Path], requested: list[tuple[str, float]]) -> dict[str, float]:
-    strengths = dict.fromkeys(found, 1.0)
-    for name, strength in requested:
-        if name not in found:
-            raise ValueError(f"--adapter-strength {name}: no adapter directory {name!r} (found {sorted(found)})")
-        strengths[name] = strength
-    return strengths
-
-
 def attach_adapters(model: Any, found: dict[str, Path], strengths: dict[str, float]) -> Any:
     """Wrap ``model`` with every adapter, plus their strength-weighted sum as the default adapter.
 
@@ -146,30 +105,26 @@ def attach_adapters(model: Any, found: dict[str, Path], strengths: dict[str, flo
     return peft_model.eval()
 
 
-def load(options: argparse.Namespace) -> LoadedModel:
-    folder = model_folder(options)
-    log.info("loading %s from %s (dtype=%s, device=%s)", options.model, folder, options.dtype, options.device)
-    tokenizer = load_tokenizer(folder, options.trust_remote_code)
+def load(options: argparse.Namespace, located: Located) -> LoadedModel:
+    log.info("loading %s from %s (dtype=%s, device=%s)", options.model, located.model_folder, options.dtype,
+             options.device)
+    tokenizer = load_tokenizer(located.model_folder, options.trust_remote_code)
     model = AutoModelForCausalLM.from_pretrained(
-        folder,
+        located.model_folder,
         dtype=_dtype(options.dtype),
         device_map=_device_map(options.device),
         trust_remote_code=options.trust_remote_code,
     ).eval()
-    found = discover_adapters(options.adapters_dir)
-    strengths = _strengths(found, options.adapter_strength)
-    if options.served_model_name in found:
-        raise ValueError(f"adapter {options.served_model_name!r} has the served model's name")
-    if found:
-        model = attach_adapters(model, found, strengths)
-        log.info("adapters %s", ", ".join(f"{n} (strength {s})" for n, s in strengths.items()))
+    if located.adapters:
+        model = attach_adapters(model, located.adapters, located.strengths)
+        log.info("adapters %s", ", ".join(f"{n} (strength {s})" for n, s in located.strengths.items()))
     return LoadedModel(
         model=model,
         tokenizer=tokenizer,
         served_name=options.served_model_name,
         context_length=_context_length(model, tokenizer),
         input_device=model.get_input_embeddings().weight.device,
-        adapter_strengths=strengths,
+        adapter_strengths=located.strengths,
     )
 
 
