@@ -15,6 +15,7 @@ from ..sizing import (
     TRANSFORMERS_MULTI_NODE,
     estimate_nodes,
     exceeds_one_node,
+    explicit_max_model_len,
     insufficient_gpu_memory,
     mig_slice_too_small,
     suggest,
@@ -164,12 +165,25 @@ def gpu_memory_problem(ctx: RuleContext) -> tuple[str, tuple[str, ...]] | None:
     return (problem, ()) if problem else None
 
 
+def max_model_len(ctx: RuleContext) -> int | None:
+    """The user's ``vllm.max-model-len`` as Kaito's estimator reads it (``ParseExplicitMaxModelLen`` over
+    the inference ConfigMap). Read from the ConfigMap here: the sizing checks run before the IC checks."""
+    def compute() -> int | None:
+        inference = ctx.spec.inference
+        if inference is None or not inference.config or ctx.runtime != "vllm":
+            return None
+        text = (ctx.config.config_map(ctx.namespace, inference.config) or {}).get("inference_config.yaml")
+        return explicit_max_model_len(text) if text else None
+
+    return _memo(ctx, "max_model_len", compute)
+
+
 def vllm_sizing_problem(ctx: RuleContext) -> str | None:
     entry, gpu = model(ctx, "inference"), gpu_config(ctx)
     if entry is None or gpu is None:
         return None
     try:
-        estimate_nodes(entry, gpu, max_model_len=ctx.facts.get("max_model_len"),
+        estimate_nodes(entry, gpu, max_model_len=max_model_len(ctx),
                        requested_count=ctx.spec.resource.count or 1)
     except SizingError as exc:
         return str(exc)
@@ -181,7 +195,7 @@ def suggestions(ctx: RuleContext, entry: ModelEntry | None, limit: int = 3) -> t
     if entry is None:
         return ()
     found = suggest(entry, ctx.catalog.skus, ctx.config.cloud, ctx.runtime,
-                    max_model_len=ctx.facts.get("max_model_len"))
+                    max_model_len=max_model_len(ctx))
     if not found:
         return (f"no {ctx.config.cloud} SKU serves {entry.short_name} on the {ctx.runtime} runtime",)
     fits = ", ".join(f"{s.sku.name} ({s.nodes} node{'s' if s.nodes > 1 else ''})" for s in found[:limit])

@@ -109,7 +109,8 @@ def check_inference_config(ctx: RuleContext) -> None:
     if isinstance(parsed, str):
         ctx.error(IC3, path, f"Failed to parse {CONFIG_KEY} of ConfigMap '{name}': {parsed}")
         return
-    ctx.facts["max_model_len"] = _check_max_model_len(ctx, path, parsed)
+    _check_max_model_len(ctx, path, parsed)
+    facts.max_model_len(ctx)  # what the planner's estimator uses (Kaito's line-based reading)
 
 
 def _parse_inference_config(text: str) -> dict[str, str] | str:
