@@ -88,11 +88,12 @@ def _adapter_mounts(plan: Plan) -> list[k8s.VolumeMount]:
     return mounts
 
 
-def _patch_user_volumes(obj: k8s.ApiObject, plan: Plan, path: str) -> None:
-    """User VolumeSources are schemaless in the CRD; they are added verbatim, after the typed volumes."""
-    for adapter in _volume_adapters(plan):
-        obj.add_json_patch(cdk8s.JsonPatch.add(f"{path}/-", {"name": f"adapter-volume-{adapter.name}",
-                                                             **adapter.volume_source}))
+def _patch_user_volumes(obj: k8s.ApiObject, plan: Plan, path: str, *, at: int | None = None) -> None:
+    """User VolumeSources are schemaless in the CRD; they are added verbatim, from index ``at`` (default: last)."""
+    for i, adapter in enumerate(_volume_adapters(plan)):
+        where = f"{path}/-" if at is None else f"{path}/{at + i}"
+        obj.add_json_patch(cdk8s.JsonPatch.add(where, {"name": f"adapter-volume-{adapter.name}",
+                                                       **adapter.volume_source}))
 
 
 def _image_pull_secrets(plan: Plan) -> list[k8s.LocalObjectReference] | None:
@@ -280,6 +281,7 @@ def emit_vllm_statefulset(scope: Construct, plan: Plan, *, nvme_storage_class: b
     volumes.append(empty_dir("dshm", memory=True))
     mounts += _adapter_mounts(plan)
     volumes += _adapter_volumes(plan)
+    user_volumes_at = len(volumes)  # §4.3.2: adapter-volume-<a> come before the model-weights-volume emptyDir
     if download and not nvme:
         volumes.append(empty_dir("model-weights-volume"))
     init = []
@@ -324,7 +326,7 @@ def emit_vllm_statefulset(scope: Construct, plan: Plan, *, nvme_storage_class: b
             ),
         ),
     ))
-    _patch_user_volumes(statefulset, plan, "/spec/template/spec/volumes")
+    _patch_user_volumes(statefulset, plan, "/spec/template/spec/volumes", at=user_volumes_at)
 
 
 # --- template workspaces ----------------------------------------------------------------------------------------
