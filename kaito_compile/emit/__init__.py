@@ -12,6 +12,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 import cdk8s  # noqa: E402
 
+from ..gitops.sync import annotate_for_sync  # noqa: E402
 from ..plan.model import Plan  # noqa: E402
 from .inference import emit_template_statefulset, emit_transformers_deployment, emit_vllm_statefulset  # noqa: E402
 from .nodes import emit_machines, emit_node_claims, emit_node_pool  # noqa: E402
@@ -45,4 +46,4 @@ class Emitter:
             emit_machines(cluster, plan)
         elif plan.provisioner == "karpenter":
             emit_node_pool(cluster, plan, node_class_group, node_class_kind)
-        return [*namespaced.to_json(), *cluster.to_json()]
+        return annotate_for_sync([*namespaced.to_json(), *cluster.to_json()])

@@ -1,0 +1,6 @@
+"""Wiring the compiled ``out/`` tree into GitOps engines.
+
+``sync`` holds the per-kind sync order that every emitted object carries (Argo CD sync waves, dry-run
+skipping for custom resources); ``argocd`` and ``flux`` generate the objects that make Argo CD or Flux sync
+one Application or Kustomization per workspace directory; ``cli`` is the ``kaito-compile gitops`` command.
+"""
