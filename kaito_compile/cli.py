@@ -239,6 +239,15 @@ def _register_catalog_commands() -> None:
 _register_catalog_commands()
 
 
+def _register_review_and_gitops_commands() -> None:
+    from .gitops.cli import gitops
+
+    cli.add_command(gitops)
+
+
+_register_review_and_gitops_commands()
+
+
 def main() -> None:
     try:
         cli.main(prog_name="kaito-compile", standalone_mode=True)

@@ -44,7 +44,8 @@ def test_only_custom_resources_skip_the_dry_run():
 
 def test_existing_annotations_are_kept():
     (obj,) = annotate_for_sync([{"kind": "NodePool", "metadata": {"annotations": {"a": "b"}}}])
-    assert obj["metadata"]["annotations"] == {"a": "b", SYNC_WAVE_ANNOTATION: "0", SYNC_OPTIONS_ANNOTATION: SKIP_DRY_RUN}
+    expected = {"a": "b", SYNC_WAVE_ANNOTATION: "0", SYNC_OPTIONS_ANNOTATION: SKIP_DRY_RUN}
+    assert obj["metadata"]["annotations"] == expected
 
 
 def test_a_kind_without_a_wave_is_refused():
