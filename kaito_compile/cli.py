@@ -241,7 +241,9 @@ _register_catalog_commands()
 
 def _register_review_and_gitops_commands() -> None:
     from .gitops.cli import gitops
+    from .review.cli import diff
 
+    cli.add_command(diff)
     cli.add_command(gitops)
 
 
