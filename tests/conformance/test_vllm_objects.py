@@ -49,8 +49,9 @@ the same list is DELIBERATE_DIFFERENCES below):
 Not ignored but asserted: flags of the vLLM command and of the health checks appear sorted
 (§6.6.1), and are otherwise compared as a dict.
 
-Known disagreements with §4 that are reported and not yet fixed are in KNOWN_DISAGREEMENTS: each
-must still occur (a fix makes the test fail until its entry is removed) and nothing else may differ.
+Field-level departures that are deliberate but need a path pattern are in KNOWN_DISAGREEMENTS (the
+adapter puller: ours, exec form, instead of Kaito's skopeo shell script): each must still occur and
+nothing else may differ.
 """
 
 from __future__ import annotations
@@ -285,14 +286,14 @@ def case_settings(case: str) -> dict:
             "nvme_storage_class": case != VOLUME_ADAPTER}
 
 
-# Disagreements with §4 that are known and reported, not yet fixed: (case or "*", path regex) → why. Every entry
-# must still occur (so a fix makes the test fail until the entry is removed); nothing else may differ.
+# Field-level departures from §4 that are deliberate but need a path pattern (case or "*", path regex) → why.
+# Every entry must still occur (a change makes the test fail until the entry is removed); nothing else may differ.
 KNOWN_DISAGREEMENTS: dict[tuple[str, str], str] = {
     (IMAGE_ADAPTER, r"initContainers\[puller-[^]]+\]\.(image|command|args|securityContext)$"):
         "§4.3.6: the image-adapter init container is Kaito's skopeo image running the rendered puller.sh "
         "(command [/bin/sh, -c], args [script]); kaito_compile/emit/inference.py::_adapter_pullers gives the vLLM "
         "StatefulSet our kaito-inference image, `python3 -m kaito_runtime.artifact pull --image= --dest=` and a "
-        "restricted securityContext (not listed among the README's deliberate differences)",
+        "restricted securityContext: deliberate (README), user image references never go into a shell script",
 }
 
 
