@@ -116,8 +116,10 @@ def instance_type_lookup(ctx: RuleContext):
     name = ctx.spec.resource.instanceType
     if not name:
         return None
-    return _memo(ctx, "instance_type", lambda: ctx.catalog.instance_type(ctx.config.cloud, name,
-                                                                           runtime=ctx.runtime))
+    # Tuning runs kaito-compile's tuning runtime (transformers + peft), whatever the inference runtime:
+    # legacy SKUs keep their GPU figures there, as they do for the transformers runtime.
+    runtime = "transformers" if ctx.spec.tuning is not None else ctx.runtime
+    return _memo(ctx, "instance_type", lambda: ctx.catalog.instance_type(ctx.config.cloud, name, runtime=runtime))
 
 
 def sku_problem(ctx: RuleContext) -> tuple[str, tuple[str, ...]] | None:
