@@ -72,16 +72,16 @@ def _compile_in_checkout(snapshot: Path, top: Path, revision: str, paths: list[s
 
 
 def _inside(path: str, top: Path, snapshot: Path, revision: str) -> str:
-    """``path`` as the checkout sees it: relative paths stay, absolute ones are moved into the checkout."""
+    """``path`` as the checkout sees it: relative paths stay (the checkout's working directory mirrors ours),
+    absolute ones are moved into the checkout; a path leading out of the repository is refused."""
     if path == "-":
         raise ToolError(f"--base {revision}: stdin has no earlier revision; give files or directories",
                         code="KC-E002")
-    if not os.path.isabs(path):
-        return path
     try:
-        return str(snapshot / Path(path).resolve().relative_to(top))
+        relative = Path(os.path.normpath(Path.cwd() / path)).relative_to(top)
     except ValueError:
         raise ToolError(f"{path} is outside the repository {top}", code="KC-E002") from None
+    return str(snapshot / relative) if os.path.isabs(path) else path
 
 
 def _toplevel(directory: Path) -> Path:

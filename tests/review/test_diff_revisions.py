@@ -131,3 +131,10 @@ def test_specs_that_do_not_compile_at_the_base_are_reported(tmp_path, monkeypatc
 def test_usage(repo, monkeypatch):
     code, _, err = run(repo, monkeypatch, "diff", "only-one-tree")
     assert code == 2 and "give --base REV [PATH...], or two output directories" in err
+
+
+@pytest.mark.parametrize("path, message", [("../elsewhere", "../elsewhere is outside the repository"),
+                                           ("-", "stdin has no earlier revision")])
+def test_paths_the_base_cannot_have_are_refused(repo, monkeypatch, path, message):
+    code, _, err = run(repo, monkeypatch, "diff", "--base", "HEAD~1", path)
+    assert code == 2 and message in err and "[KC-E002]" in err
