@@ -275,7 +275,9 @@ def start_server(
     A generator so fixtures can ``yield from`` it: the process is always terminated on exit, even when startup fails.
     """
     port = free_port()
-    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **env}
+    # One torch thread: CI has 2 cores shared by the test process and several servers, and spinning OpenMP
+    # threads fighting over them made generation 5-10x slower. Tests check behaviour, bench/runtime.py speed.
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1", **env}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             _local_argv(argv, port), env=full_env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL

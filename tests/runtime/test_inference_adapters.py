@@ -6,6 +6,7 @@ wide batch window, so that requests sent together deterministically land in one 
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -32,9 +33,9 @@ def legacy_chat(base_url: str, prompt: str = PROMPT) -> str:
     return response.json()["Result"]
 
 
-def completion(base_url: str, prompt: str, model: str | None) -> str:
+def completion(base_url: str, prompt: str, model: str | None, client: httpx.Client | None = None) -> str:
     body = {"prompt": prompt, "max_tokens": 8, "min_tokens": 8, "temperature": 0, **({"model": model} if model else {})}
-    response = httpx.post(f"{base_url}/v1/completions", json=body, timeout=60)
+    response = (client or httpx).post(f"{base_url}/v1/completions", json=body, timeout=60)
     response.raise_for_status()
     return response.json()["choices"][0]["text"]
 
@@ -75,9 +76,14 @@ def test_requests_sent_together_share_one_batch_across_adapters_and_prompt_lengt
     words = PROMPT.split()
     cases = [(" ".join(words[: 1 + i % len(words)]) + " fox" * i, (SERVED, ADAPTER, None)[i % 3]) for i in range(8)]
     batches_before, rows_before = _batch_size_observations(url)
+    start_together = threading.Barrier(len(cases))
 
-    with ThreadPoolExecutor(len(cases)) as pool:
-        answers = list(pool.map(lambda case: completion(url, *case), cases))
+    def send(case: tuple[str, str | None]) -> str:
+        start_together.wait()
+        return completion(url, *case, client=client)
+
+    with httpx.Client() as client, ThreadPoolExecutor(len(cases)) as pool:
+        answers = list(pool.map(send, cases))
 
     batches_after, rows_after = _batch_size_observations(url)
     assert (batches_after - batches_before, rows_after - rows_before) == (1, 8)

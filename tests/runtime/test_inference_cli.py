@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 import pytest
-
 from kaito_runtime.inference.cli import build_parser, parse_options
 from kaito_runtime.paths import resolve
 

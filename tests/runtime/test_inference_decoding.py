@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from transformers import AutoTokenizer
-
 from kaito_runtime.inference.decoding import TextAssembler
+from transformers import AutoTokenizer
 
 TEXT = "kaito serves über-fast models 🚀 to every client, then the quick brown fox stops"
 

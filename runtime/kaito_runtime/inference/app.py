@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 
 ROUTES = ("/", "/health", "/metrics", "/chat", "/v1/models", "/v1/chat/completions", "/v1/completions")
 _PROBE_ROUTES = ("/health", "/metrics")  # a 503 from /health while loading is a state, not an error
+_METHODS = ("GET", "POST", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH")  # label values; anything else is "other"
 _ERROR_TYPES = {
     400: "invalid_request_error", 404: "invalid_request_error", 405: "invalid_request_error",
     408: "timeout_error", 413: "invalid_request_error", 429: "rate_limit_error", 500: "internal_error",
@@ -195,6 +196,7 @@ class RequestMetrics:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         route = scope["path"] if scope["path"] in ROUTES else "other"
+        method = scope["method"] if scope["method"] in _METHODS else "other"
         started, status = time.perf_counter(), 500
 
         async def recording_send(message: Message) -> None:
@@ -206,7 +208,7 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, recording_send)
         finally:
-            self.metrics.http_requests.labels(route, scope["method"], str(status)).inc()
+            self.metrics.http_requests.labels(route, method, str(status)).inc()
             self.metrics.request_duration.labels(route).observe(time.perf_counter() - started)
             code = scope.get("state", {}).get("error_code")
             if (code or status >= 400) and route not in _PROBE_ROUTES:

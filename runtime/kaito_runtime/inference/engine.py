@@ -131,6 +131,7 @@ class BatchingEngine:
         self._cv = threading.Condition()
         self._stopping = False
         self._recent_batch_s = 1.0
+        self._last_batch_end = 0.0
         self._eos_ids = _eos_ids(loaded)
         self._thread = threading.Thread(target=self._run, name="generate", daemon=True)
 
@@ -167,7 +168,8 @@ class BatchingEngine:
         while (batch := self._next_batch()) is not None:
             started = time.monotonic()
             self._generate(batch)
-            self._recent_batch_s = 0.8 * self._recent_batch_s + 0.2 * (time.monotonic() - started)
+            self._last_batch_end = time.monotonic()
+            self._recent_batch_s = 0.8 * self._recent_batch_s + 0.2 * (self._last_batch_end - started)
 
     def _next_batch(self) -> list[RequestHandle] | None:
         with self._cv:
@@ -182,8 +184,13 @@ class BatchingEngine:
                     return batch
 
     def _wait_for_company(self) -> None:
-        """Hold a fresh request up to the batch window so that requests sent together are generated together."""
-        window_ends = self._pending[0].admitted_at + self._batch_window_s
+        """Wait up to the batch window for more requests, so that requests sent together are generated together.
+
+        The window opens at the oldest request's arrival or at the end of the previous batch, whichever is later:
+        clients answered by that batch send their next requests a few milliseconds after it, and without this
+        they would split into smaller batches that then keep alternating.
+        """
+        window_ends = max(self._pending[0].admitted_at, self._last_batch_end) + self._batch_window_s
         while len(self._pending) < self._max_batch_size and not self._stopping:
             remaining = window_ends - time.monotonic()
             if remaining <= 0:
