@@ -8,6 +8,7 @@ for the preset (toolchain.md §4). It is written twice: as a plain folder, and i
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import shutil
@@ -144,12 +145,35 @@ def tiny_adapter_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFact
     return build_lora_adapter(tiny_model_dir, tmp_path_factory.mktemp("tiny-adapter") / SEED_ADAPTER)
 
 
+@pytest.fixture(scope="session")
+def seed_options() -> argparse.Namespace:
+    """The seed command line parsed by the server's own parser; names, dtype and layout derive from it."""
+    from kaito_runtime.inference.cli import build_parser
+
+    return build_parser().parse_args(inference_argv_for_seed()[3:])
+
+
+@pytest.fixture(scope="session")
+def served_name(seed_options: argparse.Namespace) -> str:
+    return seed_options.served_model_name
+
+
+@pytest.fixture(scope="session")
+def seed_adapter(seed_options: argparse.Namespace) -> tuple[str, float]:
+    """Name and strength of the seed's adapter (the first with a strength flag, else a default at 1.0)."""
+    return seed_options.adapter_strength[0] if seed_options.adapter_strength else (SEED_ADAPTER, 1.0)
+
+
 @dataclass
 class ReferenceLM:
-    """The tiny model and its adapter run in-process with plain transformers/peft: what the server must answer."""
+    """The tiny model run in-process with plain transformers/peft: what the server must answer.
+
+    ``model`` is ``"base"``, ``"adapter"`` (the seed adapter alone) or ``"default"`` (the base plus the adapter at
+    the seed's strength, merged the way the server merges it).
+    """
 
     tokenizer: Any
-    peft_model: Any  # the base model wrapped with the seed adapter; disable_adapter() gives the bare base
+    peft_model: Any
 
     def chat_ids(self, messages: list[dict[str, str]]) -> list[int]:
         text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
@@ -158,41 +182,53 @@ class ReferenceLM:
     def text_ids(self, text: str) -> list[int]:
         return self.tokenizer(text)["input_ids"]
 
-    def greedy(self, prompt_ids: list[int], max_new_tokens: int, adapter: bool, min_new_tokens: int = 0) -> str:
+    def greedy(self, prompt_ids: list[int], max_new_tokens: int, model: str, min_new_tokens: int = 0) -> str:
         import torch
 
         inputs = {"input_ids": torch.tensor([prompt_ids]), "attention_mask": torch.ones(1, len(prompt_ids), dtype=int)}
         kwargs = dict(max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens, do_sample=False,
                       pad_token_id=self.tokenizer.pad_token_id)
         with torch.inference_mode():
-            if adapter:
-                output = self.peft_model.generate(**inputs, **kwargs)
-            else:
+            if model == "base":
                 with self.peft_model.disable_adapter():
                     output = self.peft_model.generate(**inputs, **kwargs)
+            else:
+                self.peft_model.set_adapter(model)
+                output = self.peft_model.generate(**inputs, **kwargs)
         return self.tokenizer.decode(output[0, len(prompt_ids) :], skip_special_tokens=True)
 
 
 @pytest.fixture(scope="session")
-def reference_lm(tiny_model_dir: Path, tiny_adapter_dir: Path) -> ReferenceLM:
+def reference_lm(
+    tiny_model_dir: Path, tiny_adapter_dir: Path, seed_options: argparse.Namespace, seed_adapter: tuple[str, float]
+) -> ReferenceLM:
+    import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
-    return ReferenceLM(
-        tokenizer=AutoTokenizer.from_pretrained(tiny_model_dir),
-        peft_model=PeftModel.from_pretrained(base, str(tiny_adapter_dir)).eval(),
-    )
+    dtype = "auto" if seed_options.dtype == "auto" else getattr(torch, seed_options.dtype)
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=dtype).eval()
+    peft_model = PeftModel.from_pretrained(base, str(tiny_adapter_dir), adapter_name="adapter")
+    peft_model.add_weighted_adapter(["adapter"], [seed_adapter[1]], adapter_name="default", combination_type="cat")
+    return ReferenceLM(tokenizer=AutoTokenizer.from_pretrained(tiny_model_dir), peft_model=peft_model.eval())
 
 
 @pytest.fixture(scope="session")
 def seed_runtime_root(
-    tiny_model_dir: Path, tiny_adapter_dir: Path, tmp_path_factory: pytest.TempPathFactory
+    tiny_model_dir: Path,
+    tiny_adapter_dir: Path,
+    seed_options: argparse.Namespace,
+    seed_adapter: tuple[str, float],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Path:
-    """A ``KAITO_RUNTIME_ROOT`` laid out like the seed workspace's pod: hub cache weights and one adapter."""
+    """A ``KAITO_RUNTIME_ROOT`` laid out like the seed workspace's pod: the weights its ``--model`` names (in the
+    hub cache of ``--download-dir``, or at the absolute path) and its adapter under ``--adapters-dir``."""
     root = tmp_path_factory.mktemp("runtime-root")
-    install_hub_snapshot(tiny_model_dir, root / "workspace" / "weights", SEED_HF_ID)
-    shutil.copytree(tiny_adapter_dir, root / "mnt" / "adapter" / SEED_ADAPTER)
+    if seed_options.model.startswith("/"):
+        shutil.copytree(tiny_model_dir, root / seed_options.model.lstrip("/"))
+    else:
+        install_hub_snapshot(tiny_model_dir, root / seed_options.download_dir.lstrip("/"), seed_options.model)
+    shutil.copytree(tiny_adapter_dir, root / seed_options.adapters_dir.lstrip("/") / seed_adapter[0])
     return root
 
 

@@ -7,9 +7,12 @@ import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-SERVED = "phi-3-mini-4k-instruct"
-ADAPTER = "phi-3-adapter"
 MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "what does kaito compile"}]
+
+
+@pytest.fixture(scope="module")
+def adapter(seed_adapter) -> str:
+    return seed_adapter[0]
 
 
 @pytest.fixture(scope="module")
@@ -30,32 +33,32 @@ def metric(values: dict, name: str, **labels: str) -> float:
     return sum(v for found, v in values.get(name, []) if all(found.get(k) == w for k, w in labels.items()))
 
 
-def test_health_reports_ready_and_models_lists_base_and_adapter(seed_server, client):
+def test_health_reports_ready_and_models_lists_base_and_adapter(seed_server, client, served_name, adapter):
     health = httpx.get(f"{seed_server.base_url}/health")
     assert (health.status_code, health.json()) == (200, {"status": "Healthy"})
 
     models = {m.id: m for m in client.models.list()}
 
-    assert list(models) == [SERVED, ADAPTER]
-    assert models[ADAPTER].model_extra["parent"] == SERVED
+    assert list(models) == [served_name, adapter]
+    assert models[adapter].model_extra["parent"] == served_name
 
 
-def test_chat_completion_matches_transformers_generate_in_process(client, reference_lm):
+def test_chat_completion_matches_transformers_generate_in_process(client, reference_lm, served_name):
     answer = client.chat.completions.create(
-        model=SERVED, messages=MESSAGES, max_tokens=12, temperature=0, extra_body={"min_tokens": 12}
+        model=served_name, messages=MESSAGES, max_tokens=12, temperature=0, extra_body={"min_tokens": 12}
     )
 
     prompt_ids = reference_lm.chat_ids(MESSAGES)
-    assert answer.object == "chat.completion" and answer.model == SERVED
+    assert answer.object == "chat.completion" and answer.model == served_name
     assert answer.choices[0].message.role == "assistant"
-    assert answer.choices[0].message.content == reference_lm.greedy(prompt_ids, 12, adapter=False, min_new_tokens=12)
+    assert answer.choices[0].message.content == reference_lm.greedy(prompt_ids, 12, model="base", min_new_tokens=12)
     assert answer.choices[0].finish_reason == "length"
     assert (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (len(prompt_ids), 12)
     assert answer.usage.total_tokens == len(prompt_ids) + 12
 
 
-def test_streamed_chat_carries_the_same_text_and_usage(client):
-    request = dict(model=ADAPTER, messages=MESSAGES, max_tokens=10, temperature=0, extra_body={"min_tokens": 10})
+def test_streamed_chat_carries_the_same_text_and_usage(client, adapter):
+    request = dict(model=adapter, messages=MESSAGES, max_tokens=10, temperature=0, extra_body={"min_tokens": 10})
     whole = client.chat.completions.create(**request).choices[0].message.content
 
     chunks = list(client.chat.completions.create(**request, stream=True, stream_options={"include_usage": True}))
@@ -66,8 +69,8 @@ def test_streamed_chat_carries_the_same_text_and_usage(client):
     assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == 10
 
 
-def test_stream_ends_with_done_sentinel(seed_server):
-    body = {"model": SERVED, "messages": MESSAGES, "max_tokens": 3, "stream": True}
+def test_stream_ends_with_done_sentinel(seed_server, served_name):
+    body = {"model": served_name, "messages": MESSAGES, "max_tokens": 3, "stream": True}
     with httpx.stream("POST", f"{seed_server.base_url}/v1/chat/completions", json=body, timeout=60) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         events = [line for line in response.iter_lines() if line]
@@ -76,21 +79,21 @@ def test_stream_ends_with_done_sentinel(seed_server):
     assert all(line.startswith("data: {") for line in events[:-1])
 
 
-def test_completion_streamed_and_whole_match_in_process_adapter_output(client, reference_lm):
+def test_completion_streamed_and_whole_match_in_process_adapter_output(client, reference_lm, adapter):
     prompt = "the quick brown fox"
-    request = dict(model=ADAPTER, prompt=prompt, max_tokens=8, temperature=0, extra_body={"min_tokens": 8})
+    request = dict(model=adapter, prompt=prompt, max_tokens=8, temperature=0, extra_body={"min_tokens": 8})
 
     whole = client.completions.create(**request)
     streamed = "".join(c.choices[0].text for c in client.completions.create(**request, stream=True))
 
-    expected = reference_lm.greedy(reference_lm.text_ids(prompt), 8, adapter=True, min_new_tokens=8)
+    expected = reference_lm.greedy(reference_lm.text_ids(prompt), 8, model="adapter", min_new_tokens=8)
     assert whole.object == "text_completion"
     assert whole.choices[0].text == streamed == expected
     assert whole.usage.prompt_tokens == len(reference_lm.text_ids(prompt))
 
 
-def test_stop_string_cuts_the_text_before_it(client):
-    request = dict(model=SERVED, prompt="hello fox", max_tokens=24, temperature=0, extra_body={"min_tokens": 24})
+def test_stop_string_cuts_the_text_before_it(client, served_name):
+    request = dict(model=served_name, prompt="hello fox", max_tokens=24, temperature=0, extra_body={"min_tokens": 24})
     full = client.completions.create(**request).choices[0].text
     stop = full[6:9]
     expected = full[: full.index(stop)]
@@ -112,8 +115,8 @@ def test_legacy_chat_returns_prompt_and_continuation_in_result(seed_server, refe
     bare = httpx.post(url, json={"prompt": prompt, "return_full_text": False, "generate_kwargs": kwargs}, timeout=60)
     sampled = httpx.post(url, json={"prompt": prompt}, timeout=60)  # Kaito's defaults: sampling, max_length 200
 
-    # No `model` on /chat: the default model, i.e. the base plus the adapter at strength 1.
-    continuation = reference_lm.greedy(reference_lm.text_ids(prompt), 10, adapter=True)
+    # No `model` on /chat: the default model, the base plus the adapter at the seed's strength.
+    continuation = reference_lm.greedy(reference_lm.text_ids(prompt), 10, model="default")
     assert full.status_code == bare.status_code == sampled.status_code == 200
     assert full.json() == {"Result": prompt + continuation}
     assert bare.json() == {"Result": continuation}
@@ -131,24 +134,24 @@ def test_legacy_chat_rejects_a_body_without_prompt_and_unknown_generate_kwargs(s
     assert "num_beams" in beams.json()["detail"] and "streamer" in beams.json()["detail"]
 
 
-def test_bad_requests_get_clear_openai_errors(seed_server, client):
+def test_bad_requests_get_clear_openai_errors(seed_server, client, served_name):
     with pytest.raises(openai.NotFoundError) as unknown:
         client.chat.completions.create(model="gpt-4", messages=MESSAGES)
     with pytest.raises(openai.BadRequestError) as too_long:
-        client.chat.completions.create(model=SERVED, messages=MESSAGES, max_tokens=100_000)
+        client.chat.completions.create(model=served_name, messages=MESSAGES, max_tokens=100_000)
     with pytest.raises(openai.BadRequestError) as unsupported:
-        client.chat.completions.create(model=SERVED, messages=MESSAGES, n=2, logprobs=True)
+        client.chat.completions.create(model=served_name, messages=MESSAGES, n=2, logprobs=True)
     huge = httpx.post(f"{seed_server.base_url}/v1/completions", json={"prompt": "x" * (2 << 20)})
 
-    assert unknown.value.code == "model_not_found" and SERVED in unknown.value.message
+    assert unknown.value.code == "model_not_found" and served_name in unknown.value.message
     assert too_long.value.code == "max_tokens_too_large" and "--max-tokens-limit" in too_long.value.message
     assert "n:" in unsupported.value.message and "logprobs" in unsupported.value.message
     assert huge.status_code == 413 and huge.json()["error"]["code"] == "payload_too_large"
 
 
-def test_metrics_count_requests_tokens_errors_and_time_to_first_token(seed_server, client):
+def test_metrics_count_requests_tokens_errors_and_time_to_first_token(seed_server, client, adapter):
     before = metric_values(seed_server.base_url)
-    client.completions.create(model=ADAPTER, prompt="metrics", max_tokens=5, temperature=0,
+    client.completions.create(model=adapter, prompt="metrics", max_tokens=5, temperature=0,
                               extra_body={"min_tokens": 5})
     with pytest.raises(openai.NotFoundError):
         client.completions.create(model="missing", prompt="metrics")
@@ -161,9 +164,9 @@ def test_metrics_count_requests_tokens_errors_and_time_to_first_token(seed_serve
     assert grew("kaito_inference_http_requests_total", route=route, method="POST", status="200") == 1
     assert grew("kaito_inference_request_errors_total", route=route, reason="model_not_found") == 1
     assert grew("kaito_inference_request_duration_seconds_count", route=route) == 2
-    assert grew("kaito_inference_time_to_first_token_seconds_count", model=ADAPTER) == 1
-    assert grew("kaito_inference_generation_tokens_total", model=ADAPTER) == 5
-    assert grew("kaito_inference_prompt_tokens_total", model=ADAPTER) > 0
+    assert grew("kaito_inference_time_to_first_token_seconds_count", model=adapter) == 1
+    assert grew("kaito_inference_generation_tokens_total", model=adapter) == 5
+    assert grew("kaito_inference_prompt_tokens_total", model=adapter) > 0
     assert grew("kaito_inference_batch_size_count") == 1
     assert metric(after, "kaito_inference_queue_depth") == 0
     assert metric(after, "kaito_inference_model_ready") == 1
