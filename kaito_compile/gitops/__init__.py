@@ -2,5 +2,6 @@
 
 ``sync`` holds the per-kind sync order that every emitted object carries (Argo CD sync waves, dry-run
 skipping for custom resources); ``argocd`` and ``flux`` generate the objects that make Argo CD or Flux sync
-one Application or Kustomization per workspace directory; ``cli`` is the ``kaito-compile gitops`` command.
+one Application or Kustomization per workspace directory (``layout`` finds those directories in the ownership
+lock and names them); ``cli`` is the ``kaito-compile gitops`` command.
 """
