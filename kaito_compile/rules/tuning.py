@@ -118,7 +118,7 @@ def check_input(ctx: RuleContext) -> None:
     given = [k for k in ("urls", "image", "volumeSource") if getattr(source, k)]
     if len(given) != 1:
         ctx.error(T5, base if not given else (*base, given[-1]), "Exactly one of URLs, Volume, or Image must be "
-                  "specified" + (f" (found {', '.join(given)})" if given else ""), key=not given)
+                  "specified" + (f" (found {', '.join(given)})" if given else ""), key=True)
     for i, url in enumerate(source.urls or []):
         problem = url_problem(url)
         if problem:
