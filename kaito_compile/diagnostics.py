@@ -123,22 +123,43 @@ def render_text(diag: Diagnostic, *, show_source: bool = True) -> str:
     if show_source and diag.span and diag.span.source_line is not None:
         s = diag.span
         gutter = str(s.line)
-        lines.append(f"  {gutter} | {s.source_line}")
-        lines.append(f"  {' ' * len(gutter)} | {' ' * (s.col - 1)}{'^' * max(1, s.length)}")
+        source, col, length = _window(s.source_line, s.col - 1, max(1, s.length))
+        lines.append(f"  {gutter} | {source}")
+        lines.append(f"  {' ' * len(gutter)} | {' ' * col}{'^' * length}")
     lines.extend(f"  hint: {h}" for h in diag.hints)
     lines.extend(f"  note: {n}" for n in diag.notes)
     return "\n".join(lines)
+
+
+SOURCE_WIDTH = 100
+
+
+def _window(line: str, col: int, length: int) -> tuple[str, int, int]:
+    """At most SOURCE_WIDTH characters of a long source line around the caret, elided with "…"."""
+    if len(line) <= SOURCE_WIDTH:
+        return line, col, length
+    start = max(0, min(col - SOURCE_WIDTH // 3, len(line) - SOURCE_WIDTH))
+    shown = line[start:start + SOURCE_WIDTH]
+    prefix = "…" if start > 0 else ""
+    suffix = "…" if start + SOURCE_WIDTH < len(line) else ""
+    caret_col = col - start + len(prefix)
+    return prefix + shown + suffix, caret_col, max(1, min(length, SOURCE_WIDTH - (col - start)))
 
 
 def _github_escape(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
+def _github_property(text: str) -> str:
+    """Workflow-command property values also escape ``:`` and ``,`` (GitHub's toolkit rules)."""
+    return _github_escape(text).replace(":", "%3A").replace(",", "%2C")
+
+
 def render_github(diag: Diagnostic) -> str:
     level = {"error": "error", "warning": "warning", "note": "notice"}[diag.severity.value]
     props = []
     if diag.where:
-        props.append(f"file={diag.where}")
+        props.append(f"file={_github_property(diag.where)}")
     if diag.span:
         props.append(f"line={diag.span.line}")
         props.append(f"col={diag.span.col}")

@@ -123,7 +123,7 @@ def to_plain(node: Any, *, max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPT
     def convert(n: Any, depth: int) -> Any:
         budget[0] -= 1
         if budget[0] < 0:
-            raise DocumentTooLarge(f"the document expands to more than {max_nodes} nodes")
+            raise DocumentTooLarge(f"the document expands to more than {max_nodes} nodes (a YAML alias bomb?)")
         if depth > max_depth:
             raise DocumentTooLarge(f"the document is nested more than {max_depth} levels deep")
         if isinstance(n, dict):
@@ -175,10 +175,57 @@ def decode_source(raw: bytes, file: str) -> tuple[str | None, list[Diagnostic]]:
     return text.removeprefix("\ufeff"), []
 
 
+def _flow_nesting_too_deep(text: str) -> tuple[int, int] | None:
+    """Where flow collections (``[``/``{``) nest deeper than MAX_DEPTH, as (line, col), or None.
+
+    ruamel's parser is recursive and slows down sharply with depth: a 2 KB file of nested ``[``
+    takes seconds. This linear scan refuses such input before parsing. Quoted scalars and comments
+    are skipped; block nesting is bounded by indentation, checked separately.
+    """
+    depth, quote, line, col = 0, "", 0, 0
+    comment = False
+    for ch in text:
+        if ch == "\n":
+            line, col, comment = line + 1, 0, False
+            continue
+        col += 1
+        if comment:
+            continue
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "#":
+            comment = True
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return line, col - 1
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+    return None
+
+
+def _block_nesting_too_deep(lines: list[str]) -> int | None:
+    """The first line indented past what MAX_DEPTH block levels could need (two spaces each), or None."""
+    limit = 2 * MAX_DEPTH
+    for number, line in enumerate(lines):
+        if len(line) - len(line.lstrip(" ")) > limit:
+            return number
+    return None
+
+
 def parse_documents(text: str, file: str) -> tuple[list[Document], list[Diagnostic]]:
     """Parse every document of one file. A syntax error ends the file with one diagnostic."""
     lines = text.splitlines()
     docs: list[Document] = []
+    deep = _flow_nesting_too_deep(text)
+    block = _block_nesting_too_deep(lines) if deep is None else None
+    if deep is not None or block is not None:
+        line, col = deep if deep is not None else (block, 0)
+        return docs, [Diagnostic("KC-Y003", f"document is nested more than {MAX_DEPTH} levels deep",
+                                 span=_span_at(file, lines, line, col))]
     try:
         for index, data in enumerate(_yaml().load_all(text)):
             docs.append(Document(file, index, data, lines))

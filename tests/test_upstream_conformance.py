@@ -88,18 +88,21 @@ EXPECTED: dict[str, Expected] = {
         ignored("a tuning ConfigMap only", ("KC-N001",)),
     "fine-tuning/kaito_workspace_tuning_falcon_7b_mental.yaml":
         rejected("falcon-7b is no longer a preset (T7); 'qlora-params-template' is the chart's template in the "
-                 "release namespace, not in the Workspace's (T4); the output image placeholder is upper case (T6)",
-                 ("KC-T7", "KC-T4", "KC-T6"),
+                 "release namespace, not in the Workspace's (T4); the output image placeholder is upper case (T6); the "
+                 "push secret placeholder is no Secret name (T10, kaito-compile only)",
+                 ("KC-T7", "KC-T4", "KC-T6", "KC-T10"),
                  ("Unsupported tuning preset name falcon-7b", "ConfigMap 'qlora-params-template' not found",
                   UPPERCASE_IMAGE)),
     "fine-tuning/kaito_workspace_tuning_falcon_7b_oai.yaml":
         rejected("falcon-7b is no longer a preset (T7; accessMode/presetOptions.image are ignored in v1beta1); "
-                 "ConfigMap my-qlora-params is not in the cluster (T4); upper-case output image (T6)",
-                 ("KC-T7", "KC-T4", "KC-T6"),
+                 "ConfigMap my-qlora-params is not in the cluster (T4); upper-case output image (T6); the push secret "
+                 "placeholder is no Secret name (T10, kaito-compile only)",
+                 ("KC-T7", "KC-T4", "KC-T6", "KC-T10"),
                  ("Unsupported tuning preset name falcon-7b", "ConfigMap 'my-qlora-params' not found",
                   UPPERCASE_IMAGE)),
     "fine-tuning/kaito_workspace_tuning_phi_3.yaml":
-        rejected("the output image placeholder has an upper-case repository (T6)", ("KC-T6",), (UPPERCASE_IMAGE,)),
+        rejected("the output image placeholder has an upper-case repository (T6); the push secret placeholder is no "
+                 "Secret name (T10, kaito-compile only)", ("KC-T6", "KC-T10"), (UPPERCASE_IMAGE,)),
     "fine-tuning/kaito_workspace_tuning_phi_3_with_pvc_volume.yaml":
         accepted("PVC input and output; the webhook checks no SKU for tuning (Standard_NC6s_v3 is a legacy V100 "
                  "kaito-compile's tuning runtime still sizes)", notes=("KC-N001",)),

@@ -10,6 +10,7 @@ from kaito_runtime.tuning import config as training
 
 from .datasource import image_problem, url_problem
 from .k8snames import dns1123_label_errors, dns1123_subdomain_errors
+from . import facts
 from .registry import RuleContext, define, group
 
 T1 = define("T1", "tuning", "tuning is single-node",
@@ -32,8 +33,12 @@ T7 = define("T7", "tuning", "tuning preset missing or unknown",
 T8 = define("T8", "tuning", "model cannot be tuned",
             "not checked by Kaito (§1.7.2): presets without tuning parameters crash the controller; kaito-compile "
             "refuses them")
-T9 = define("T9", "tuning", "tuning needs an instance type",
-            "Kaito's controller cannot size tuning without an instanceType (§1.7.3: GetGPUConfigBySKU(\"\") fails)")
+T9 = define("T9", "tuning", "tuning needs an instance type with known GPUs",
+            "Kaito's controller cannot size tuning without an instanceType whose GPUs it knows (§1.7.3, §3.3: "
+            "GetGPUConfigBySKU fails at reconcile)")
+T10 = define("T10", "tuning", "invalid Secret name",
+             "not checked by Kaito: imagePushSecret and imagePullSecrets must name Secrets (DNS-1123 subdomains), "
+             "else the Job waits for a Secret that cannot exist")
 TC1 = define("TC1", "tuning-config", "training_config.yaml missing",
              "webhook: the ConfigMap must have the key training_config.yaml")
 TC2 = define("TC2", "tuning-config", "training_config sections",
@@ -70,11 +75,17 @@ def check_no_partition(ctx: RuleContext) -> None:
 
 @group("tuning-resource", applies=is_tuning)
 def check_tuning_has_instance_type(ctx: RuleContext) -> None:
-    if not ctx.spec.resource.instanceType and ctx.ws.api_version == "kaito.sh/v1beta1" and \
-            not ctx.config.node_auto_provisioning:
-        ctx.error(T9, ("resource",), "tuning needs resource.instanceType to size the Job's GPUs, which BYO "
-                  "nodes (provisioner byo) cannot give", key=True,
-                  notes=("Kaito's controller fails such a Workspace at reconcile time",))
+    if not ctx.spec.resource.instanceType:
+        if ctx.ws.api_version == "kaito.sh/v1beta1" and not ctx.config.node_auto_provisioning:
+            ctx.error(T9, ("resource",), "tuning needs resource.instanceType to size the Job's GPUs, which BYO "
+                      "nodes (provisioner byo) cannot give", key=True,
+                      notes=("Kaito's controller fails such a Workspace at reconcile time",))
+        return
+    if ctx.config.cloud in ("azure", "aws", "arc") and facts.gpu_config(ctx) is None:
+        lookup = facts.instance_type_lookup(ctx)
+        ctx.error(T9, ("resource", "instanceType"), f"tuning needs the GPUs of {ctx.spec.resource.instanceType}, "
+                  f"which is not a known {ctx.config.cloud} GPU SKU", hints=lookup.hints if lookup else (),
+                  notes=("Kaito admits the name and its controller fails to size the Job",))
 
 
 @group("tuning", applies=is_tuning)
@@ -156,5 +167,5 @@ def _check_secret_names(ctx: RuleContext, path: tuple, names: list[str], single:
     for i, name in enumerate(names):
         errors = dns1123_subdomain_errors(name)
         if errors:
-            ctx.error(T6 if single else T5, path if single else (*path, i),
+            ctx.error(T10, path if single else (*path, i),
                       f"invalid Secret name {name!r}: Secret names are lowercase DNS-1123 subdomains")

@@ -53,7 +53,7 @@ def parse_document(doc: Document, *, byo: bool = False) -> tuple[ParsedWorkspace
     try:
         data = doc.plain
     except DocumentTooLarge as exc:
-        return None, [Diagnostic("KC-Y003", f"{exc} (YAML alias bomb?)", span=doc.span(()))]
+        return None, [Diagnostic("KC-Y003", str(exc), span=doc.span(()))]
     if not isinstance(data, dict):
         return None, [_note(doc, f"document {doc.index + 1} is not a mapping; ignored")]
     api_version = data.get("apiVersion")
