@@ -61,7 +61,7 @@ class Document:
         """Position of the value at ``path`` (or of its key); the nearest existing ancestor otherwise."""
         line, col, exact = self._locate(path, key=key)
         source = self.lines[line] if 0 <= line < len(self.lines) else ""
-        length = _token_length(source, col) if exact else 1
+        length = _token_length(source, col, key=key) if exact else 1
         return Span(self.file, line + 1, col + 1, length, source)
 
     def _locate(self, path: FieldPath, *, key: bool) -> tuple[int, int, bool]:
@@ -101,13 +101,16 @@ def _node_start(node: Any) -> tuple[int, int, bool]:
     return 0, 0, False
 
 
-def _token_length(line: str, col: int) -> int:
+def _token_length(line: str, col: int, *, key: bool = False) -> int:
     rest = line[col:]
     if not rest:
         return 1
     if rest[0] in "\"'":
         end = rest.find(rest[0], 1)
         return end + 1 if end > 0 else len(rest.rstrip())
+    if key:
+        colon = rest.find(":")
+        return max(1, colon) if colon > 0 else max(1, len(rest.rstrip()))
     comment = rest.find(" #")
     token = rest[:comment] if comment >= 0 else rest
     token = token.rstrip()
