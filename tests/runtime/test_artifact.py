@@ -181,7 +181,7 @@ class _RegistryHandler(BaseHTTPRequestHandler):
         pass
 
 
-def _serve(state: OciRegistry) -> Iterator[OciRegistry]:
+def serve_registry(state: OciRegistry) -> Iterator[OciRegistry]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _RegistryHandler)
     server.state = state  # type: ignore[attr-defined]
     state.address = f"127.0.0.1:{server.server_address[1]}"
@@ -196,12 +196,12 @@ def _serve(state: OciRegistry) -> Iterator[OciRegistry]:
 
 @pytest.fixture
 def registry() -> Iterator[OciRegistry]:
-    yield from _serve(OciRegistry(public={"public/adapters"}))
+    yield from serve_registry(OciRegistry(public={"public/adapters"}))
 
 
 @pytest.fixture
 def basic_registry() -> Iterator[OciRegistry]:
-    yield from _serve(OciRegistry(auth="basic"))
+    yield from serve_registry(OciRegistry(auth="basic"))
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ import re
 import sys
 from collections.abc import Sequence
 
-from kaito_runtime.tuning.config import METHODS
+from kaito_runtime.tuning.config import METHODS, TrainingConfigError, load_training_config
+from kaito_runtime.tuning.preflight import TuningSetupError, check_quantization_device, read_config_text
 
 _HF_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
 
@@ -21,6 +22,9 @@ def model_reference(value: str) -> str:
     if value.startswith("/") or (_HF_REPO_ID.match(value) and ".." not in value):
         return value
     raise argparse.ArgumentTypeError(f"{value!r} is neither a Hugging Face repo id (org/name) nor an absolute path")
+
+
+KNOWN_FAILURES = (TrainingConfigError, TuningSetupError)  # data errors are TuningSetupErrors too
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,25 +45,30 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Heavy imports only once the arguments are known to be good.
-    from kaito_runtime.tuning.config import TrainingConfigError
-    from kaito_runtime.tuning.data import DatasetFormatError
-    from kaito_runtime.tuning.model import TuningSetupError
+    try:
+        output_dir = _run(args)
+    except KNOWN_FAILURES as error:
+        print(f"kaito-tuning: error: {error}", file=sys.stderr)
+        return 2
+    logging.getLogger(__name__).info("fine-tuning completed: adapter in %s", output_dir)
+    return 0
+
+
+def _run(args: argparse.Namespace):
+    """Config and GPU checks first (light), then the ML stack."""
+    config_text = read_config_text(args.config_file)
+    config = load_training_config(config_text, args.method)
+    import torch
+
+    check_quantization_device(config, torch.cuda.is_available())
     from kaito_runtime.tuning.runner import RunRequest, run
 
     request = RunRequest(
         model=args.model,
         download_dir=args.download_dir,
         method=args.method,
-        config_file=args.config_file,
         data_dir=args.data_dir,
         output_dir=args.output_dir,
         trust_remote_code=args.trust_remote_code,
     )
-    try:
-        output_dir = run(request)
-    except (TrainingConfigError, DatasetFormatError, TuningSetupError) as error:
-        print(f"kaito-tuning: error: {error}", file=sys.stderr)
-        return 2
-    logging.getLogger(__name__).info("fine-tuning completed: adapter in %s", output_dir)
-    return 0
+    return run(request, config, config_text)

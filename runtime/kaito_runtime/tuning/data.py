@@ -22,6 +22,7 @@ import datasets
 
 from kaito_runtime.paths import resolve
 from kaito_runtime.tuning.config import OUTPUT_BASE_DIR, DatasetConfig
+from kaito_runtime.tuning.preflight import TuningSetupError
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ CONTEXT_COLUMNS = ("context", "input")
 RESPONSE_COLUMNS = ("response", "completion", "output", "answer")
 
 
-class DatasetFormatError(ValueError):
+class DatasetFormatError(TuningSetupError):
     """The data cannot be used for training; the message says what was found and what is expected."""
 
 

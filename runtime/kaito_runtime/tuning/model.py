@@ -17,6 +17,7 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from kaito_runtime.paths import resolve
 from kaito_runtime.tuning.config import SUPERSEDED_MODEL_KEYS, ModelConfig, TrainingConfig
+from kaito_runtime.tuning.preflight import TuningSetupError
 
 log = logging.getLogger(__name__)
 
@@ -24,15 +25,11 @@ log = logging.getLogger(__name__)
 _UNUSED_WEIGHT_FILES = ["*.pth", "*.pt", "original/*", "*.gguf", "*.onnx", "*.msgpack", "*.h5", "*.ot"]
 
 
-class TuningSetupError(RuntimeError):
-    """The run cannot start as configured; the message tells the user what to change."""
-
-
-def locate_model(model: str, download_dir: str, revision: str) -> Path:
+def locate_model(model: str, download_dir: str, revision: str, *, trust_remote_code: bool) -> Path:
     """A local folder with the model: an absolute ``--model`` path, or a hub snapshot in ``--download-dir``.
 
     ``snapshot_download`` reuses a complete cache (and honours ``HF_HUB_OFFLINE``/``HF_TOKEN``), so a
-    restarted Job does not download the weights again.
+    restarted Job does not download the weights again. Remote code is not even fetched unless trusted.
     """
     if model.startswith("/"):
         folder = resolve(model)
@@ -44,21 +41,11 @@ def locate_model(model: str, download_dir: str, revision: str) -> Path:
             repo_id=model,
             revision=revision,
             cache_dir=resolve(download_dir),
-            ignore_patterns=_UNUSED_WEIGHT_FILES,
+            ignore_patterns=_UNUSED_WEIGHT_FILES + ([] if trust_remote_code else ["*.py"]),
         )
     except (HFValidationError, LocalEntryNotFoundError, RepositoryNotFoundError) as error:
         raise TuningSetupError(f"cannot get model {model!r} (revision {revision}) into {download_dir}: {error}") from error
     return Path(snapshot)
-
-
-def check_quantization_device(config: TrainingConfig, cuda: bool) -> None:
-    """QLoRA needs a CUDA GPU unless the config explicitly accepts a CPU run (no silent fallback)."""
-    if config.quantization.quantized and not cuda and not config.model.allow_cpu_qlora:
-        raise TuningSetupError(
-            "method 'qlora' loads the base model quantized with bitsandbytes, which needs a CUDA GPU, and no GPU "
-            "is visible. Run on a GPU node, use method 'lora', or set ModelConfig.allow_cpu_qlora: true to accept "
-            "a very slow CPU run (meant for smoke tests)."
-        )
 
 
 def log_superseded_settings(config: ModelConfig) -> None:
