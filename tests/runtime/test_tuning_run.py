@@ -52,6 +52,7 @@ def tuning_argv_for_seed(output_dir: str = "/mnt/results") -> list[str]:
         "--config-file=/mnt/config/training_config.yaml",
         "--data-dir=/mnt/data",
         f"--output-dir={output_dir}",
+        "--trust-remote-code",  # the phi-3 presets ask for it
     ]
 
 
@@ -171,6 +172,7 @@ def test_the_tuned_adapter_goes_through_a_registry_and_changes_the_servers_answe
 def test_a_killed_lora_job_resumes_from_its_last_checkpoint(tiny_model_dir: Path, tmp_path: Path) -> None:
     config = seed_training_config("lora", max_steps=6, logging_steps=1, save_strategy="steps", save_steps=2)
     config["training_config"]["LoraConfig"].update(target_modules=["q_proj", "v_proj"])
+    config["training_config"]["DatasetConfig"].update(train_test_split=0.75)  # 6 rows train, 2 evaluate
     root = make_runtime_root(tmp_path / "root", tiny_model_dir, config)
     output = root / "mnt" / "results"
     argv = [arg if not arg.startswith("--method=") else "--method=lora" for arg in tuning_argv_for_seed()]
@@ -193,6 +195,7 @@ def test_a_killed_lora_job_resumes_from_its_last_checkpoint(tiny_model_dir: Path
     logged = [r["step"] for r in records if "loss" in r]
     assert begins == [0, 2]
     assert logged == [1, 2, 3, 4, 5, 6]  # steps 1-2 from the killed run, 3-6 after resuming; none repeated
+    assert [r["step"] for r in records if "eval_loss" in r] == [6]  # the held-out split, evaluated at the end
     assert (output / COMPLETION_MARKER).is_file() and (output / "adapter_model.safetensors").is_file()
 
 
