@@ -417,7 +417,9 @@ def test_image_references_are_normalised_like_docker(text: str, expected: tuple)
     assert (parsed.registry, parsed.repository, parsed.tag, parsed.digest) == expected
 
 
-@pytest.mark.parametrize("text", ["ghcr.io/o/a", "UPPER/case:1", "a b:1", "ghcr.io/o/a:bad tag", "https://ghcr.io/a:1", ""])
+@pytest.mark.parametrize(
+    "text", ["ghcr.io/o/a", "UPPER/case:1", "a b:1", "ghcr.io/o/a:bad tag", "https://ghcr.io/a:1", ""]
+)
 def test_invalid_or_untagged_references_are_refused(text: str) -> None:
     with pytest.raises(ArtifactError):
         ImageReference.parse(text)

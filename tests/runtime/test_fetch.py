@@ -179,7 +179,9 @@ def test_unsafe_urls_are_refused(url: str) -> None:
         check_url(url, allow_loopback=False)
 
 
-@pytest.mark.parametrize("url", ["https://huggingface.co/datasets/a/b/resolve/main/x.parquet", "http://93.184.216.34/x"])
+@pytest.mark.parametrize(
+    "url", ["https://huggingface.co/datasets/a/b/resolve/main/x.parquet", "http://93.184.216.34/x"]
+)
 def test_public_urls_pass_the_static_checks(url: str) -> None:
     check_url(url, allow_loopback=False)
 

@@ -74,8 +74,10 @@ def test_tc1_missing_file() -> None:
         ("training_config:\n  Bogus: {}\n", ("training_config", "Bogus")),
         ("training_config:\n  LoraConfig: [1, 2]\n", ("training_config", "LoraConfig")),
         ("training_config:\n  ModelConfig: {no_such_key: 1}\n", ("training_config", "ModelConfig", "no_such_key")),
-        ("training_config:\n  DatasetConfig: {train_test_split: 0}\n", ("training_config", "DatasetConfig", "train_test_split")),
-        ("training_config:\n  DatasetConfig: {shuffle_seed: true}\n", ("training_config", "DatasetConfig", "shuffle_seed")),
+        ("training_config:\n  DatasetConfig: {train_test_split: 0}\n",
+         ("training_config", "DatasetConfig", "train_test_split")),
+        ("training_config:\n  DatasetConfig: {shuffle_seed: true}\n",
+         ("training_config", "DatasetConfig", "shuffle_seed")),
         ("training_config:\n  ModelConfig: {torch_dtype: int8}\n", ("training_config", "ModelConfig", "torch_dtype")),
     ],
 )

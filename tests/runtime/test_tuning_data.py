@@ -97,9 +97,10 @@ def test_csv_plain_text_and_empty_rows_dropped(tmp_path: Path) -> None:
 def test_configured_columns_win_over_detection(tmp_path: Path) -> None:
     rows = [{"question": "q?", "body": "some text", "dialog": [{"role": "user", "content": "hey"}]}]
     _write_jsonl(tmp_path / "x.jsonl", rows)
-    text = load_training_data(str(tmp_path), DatasetConfig(response_column="body", train_test_split=1), chat_template=True)
-    assert text.train.to_list() == [{"text": "some text"}]
-    chat = load_training_data(str(tmp_path), DatasetConfig(messages_column="dialog", train_test_split=1), chat_template=True)
+    text_config = DatasetConfig(response_column="body", train_test_split=1)
+    assert load_training_data(str(tmp_path), text_config, chat_template=True).train.to_list() == [{"text": "some text"}]
+    chat = load_training_data(str(tmp_path), DatasetConfig(messages_column="dialog", train_test_split=1),
+                              chat_template=True)
     assert chat.train.to_list() == [{"messages": [{"role": "user", "content": "hey"}]}]
     pair = DatasetConfig(context_column="question", response_column="body", train_test_split=1)
     assert load_training_data(str(tmp_path), pair, chat_template=False).train.to_list() == [
@@ -118,6 +119,12 @@ def test_no_usable_column_names_the_columns_found(tmp_path: Path) -> None:
     with pytest.raises(DatasetFormatError, match="found columns: title, body") as raised:
         load_training_data(str(tmp_path), NO_SPLIT, chat_template=True)
     assert "messages" in str(raised.value) and "response_column" in str(raised.value)
+
+
+def test_unparseable_files_are_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "bad.jsonl").write_text('{"text": "ok"}\n{"text": broken\n')
+    with pytest.raises(DatasetFormatError, match=r"cannot read bad.jsonl as json: .*JSON parse error"):
+        load_training_data(str(tmp_path), NO_SPLIT, chat_template=True)
 
 
 def test_malformed_messages_are_rejected(tmp_path: Path) -> None:
@@ -157,7 +164,7 @@ def test_mixed_formats_and_empty_folders_are_clear_errors(tmp_path: Path) -> Non
     assert find_data_files(str(tmp_path), DatasetConfig(dataset_extension="csv"))[1] == [tmp_path / "b.csv"]
 
 
-def test_dataset_path_is_relative_to_mnt_under_the_runtime_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dataset_path_is_relative_to_mnt_under_the_runtime_root(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("KAITO_RUNTIME_ROOT", str(tmp_path))
     target = _write_parquet(tmp_path / "mnt" / "data" / "sub" / "chat.parquet", DOLLY_OAI_ROWS)
     _write_jsonl(tmp_path / "mnt" / "data" / "other.jsonl", [{"text": "ignored"}])

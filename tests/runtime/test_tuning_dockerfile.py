@@ -34,7 +34,8 @@ def test_the_image_runs_as_a_non_root_user_with_a_writable_hf_home(instructions)
     users = [arg for op, arg in final_stage if op == "USER"]
     assert users and users[-1].split(":")[0] not in ("root", "0")
     env = " ".join(arg for op, arg in final_stage if op == "ENV")
-    assert "HF_HOME=/home/kaito/" in env and "--home-dir /home/kaito" in " ".join(a for o, a in final_stage if o == "RUN")
+    runs = " ".join(arg for op, arg in final_stage if op == "RUN")
+    assert "HF_HOME=/home/kaito/" in env and "--home-dir /home/kaito" in runs
 
 
 def test_entrypoint_is_the_contract_command_with_the_runtime_extra_installed(instructions) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
+from datasets.exceptions import DatasetsError
 
 from kaito_runtime.paths import resolve
 from kaito_runtime.tuning.config import OUTPUT_BASE_DIR, DatasetConfig
@@ -62,7 +63,7 @@ class TrainingData:
 def load_training_data(data_dir: str, config: DatasetConfig, *, chat_template: bool) -> TrainingData:
     """Read, recognise, convert, shuffle and split the data as ``config`` says."""
     builder, files = find_data_files(data_dir, config)
-    raw = datasets.load_dataset(builder, data_files=[str(f) for f in files], split="train")
+    raw = _read(builder, files)
     shape = detect_shape(raw.column_names, config)
     log.info("training data: %d rows from %s, shape %s", raw.num_rows, ", ".join(f.name for f in files), shape)
     converted = to_trl_format(raw, shape, chat_template=chat_template)
@@ -72,6 +73,15 @@ def load_training_data(data_dir: str, config: DatasetConfig, *, chat_template: b
         converted = converted.shuffle(seed=config.shuffle_seed)
     train, evaluation = split(converted, config)
     return TrainingData(train=train, eval=evaluation, shape=shape, files=tuple(files))
+
+
+def _read(builder: str, files: list[Path]) -> datasets.Dataset:
+    try:
+        return datasets.load_dataset(builder, data_files=[str(f) for f in files], split="train")
+    except DatasetsError as error:
+        cause = error.__cause__ or error  # datasets wraps the parser's message
+        names = ", ".join(f.name for f in files)
+        raise DatasetFormatError(f"cannot read {names} as {builder}: {cause}") from error
 
 
 def find_data_files(data_dir: str, config: DatasetConfig) -> tuple[str, list[Path]]:

@@ -44,7 +44,8 @@ def locate_model(model: str, download_dir: str, revision: str, *, trust_remote_c
             ignore_patterns=_UNUSED_WEIGHT_FILES + ([] if trust_remote_code else ["*.py"]),
         )
     except (HFValidationError, LocalEntryNotFoundError, RepositoryNotFoundError) as error:
-        raise TuningSetupError(f"cannot get model {model!r} (revision {revision}) into {download_dir}: {error}") from error
+        message = f"cannot get model {model!r} (revision {revision}) into {download_dir}: {error}"
+        raise TuningSetupError(message) from error
     return Path(snapshot)
 
 
