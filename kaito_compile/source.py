@@ -70,7 +70,9 @@ class Document:
         for i, part in enumerate(path):
             last = i == len(path) - 1
             if isinstance(node, CommentedMap) and part in node:
-                pos = node.lc.key(part) if (key and last) else node.lc.value(part)
+                pos = _position(node, part, key=key and last)
+                if pos is None:  # merged in with '<<': no position of its own, point at the mapping
+                    return best[0], best[1], False
                 best = (pos[0], pos[1], True)
                 node = node[part]
             elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
@@ -90,8 +92,17 @@ class Document:
         for part in parent_path:
             node = node[part]
         if isinstance(node, CommentedMap):
-            return tuple(node.lc.key(key))  # type: ignore[return-value]
+            return _position(node, key, key=True) or _node_start(node)[:2]
         return tuple(node.lc.item(key))  # type: ignore[return-value]
+
+
+def _position(node: CommentedMap, name: Any, *, key: bool) -> tuple[int, int] | None:
+    """(line, column) of a key or of its value; None for keys merged in with ``<<`` (ruamel records none)."""
+    try:
+        found = node.lc.key(name) if key else node.lc.value(name)
+    except KeyError:
+        return None
+    return (found[0], found[1]) if found is not None else None
 
 
 def _node_start(node: Any) -> tuple[int, int, bool]:
