@@ -21,8 +21,10 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.composer import Composer
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import AliasEvent
 
 from .diagnostics import Diagnostic, Severity, Span, ToolError
 
@@ -159,10 +161,28 @@ def to_plain(node: Any, *, max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPT
     return convert(node, 0)
 
 
+class _BudgetedComposer(Composer):
+    """Counts the nodes of a whole file as the parser produces them and stops past MAX_NODES.
+
+    ruamel's pure-Python parser spends about 0.1 ms per node: without a budget, a file under the size limit
+    made of one-character list items takes minutes and gigabytes before ``to_plain`` could refuse it.
+    """
+
+    composed = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if not self.parser.check_event(AliasEvent):  # aliases reuse a node: ``to_plain`` bounds their expansion
+            self.composed += 1
+            if self.composed > MAX_NODES:
+                raise DocumentTooLarge(f"the file has more than {MAX_NODES} YAML nodes")
+        return super().compose_node(parent, index)
+
+
 def _yaml() -> YAML:
     y = YAML(typ="rt")
     y.version = (1, 1)
     y.allow_duplicate_keys = False
+    y.Composer = _BudgetedComposer
     return y
 
 
@@ -258,6 +278,8 @@ def parse_documents(text: str, file: str) -> tuple[list[Document], list[Diagnost
     except RecursionError:
         return docs, [Diagnostic("KC-Y003", f"document is nested too deeply to read (more than {MAX_DEPTH} levels)",
                                  file=file)]
+    except DocumentTooLarge as exc:
+        return docs, [Diagnostic("KC-Y003", str(exc), file=file)]
     except YAMLError as exc:
         return docs, [Diagnostic("KC-Y001", f"YAML error: {exc}", file=file)]
     return docs, []
