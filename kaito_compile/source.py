@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import re
+import stat
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -308,12 +309,24 @@ def discover(paths: list[str]) -> list[str]:
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 for name in sorted(files):
                     if name.endswith((".yaml", ".yml")) and name not in SKIPPED_FILES:
-                        found.append(str(Path(root) / name))
+                        found.append(_walked_file(Path(root) / name))
         elif path.exists():
             found.append(str(path))
         else:
             raise ToolError(f"{p}: no such file or directory", code="KC-E002")
     return found
+
+
+def _walked_file(path: Path) -> str:
+    """A file found by walking a directory must be a regular file: reading a FIFO named ``*.yaml`` blocks forever.
+    (A path given on the command line may be a pipe or a device on purpose: ``<(...)``, ``/dev/stdin``.)"""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return str(path)  # a dangling or looping symlink: read_source says why it cannot be read
+    if not stat.S_ISREG(mode):
+        raise ToolError(f"{path}: not a regular file (a FIFO, socket or device)", code="KC-E002")
+    return str(path)
 
 
 def read_source(path: str) -> tuple[str, bytes]:
