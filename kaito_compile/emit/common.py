@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from cdk8s_plus_33 import k8s
 
 from .. import __version__
@@ -98,9 +100,22 @@ def tuning_tolerations(plan: Plan) -> list[k8s.Toleration]:
     return [k8s.Toleration(**spec) for spec in tuning_toleration_specs(plan)]
 
 
+# Value objects are jsii objects: every ``from_*`` call is a round trip to node. They are immutable, so one
+# instance per value serves every object of the build.
+
+@functools.cache
+def int_or_string(number: int) -> k8s.IntOrString:
+    return k8s.IntOrString.from_number(number)
+
+
+@functools.cache
+def quantity(value: int | str) -> k8s.Quantity:
+    return k8s.Quantity.from_string(value) if isinstance(value, str) else k8s.Quantity.from_number(value)
+
+
 def gpu_resources(plan: Plan, count: int) -> k8s.ResourceRequirements:
-    quantity = {plan.gpu_resource: k8s.Quantity.from_number(count)}
-    return k8s.ResourceRequirements(requests=quantity, limits=quantity)
+    gpus = {plan.gpu_resource: quantity(count)}
+    return k8s.ResourceRequirements(requests=gpus, limits=gpus)
 
 
 def restricted_security_context(*, read_only_root: bool = True) -> k8s.SecurityContext:

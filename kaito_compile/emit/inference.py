@@ -26,10 +26,12 @@ from .common import (
     empty_dir,
     gpu_resources,
     inference_tolerations,
+    int_or_string,
     metadata,
     mount,
     node_affinity,
     pod_security_context,
+    quantity,
     restricted_security_context,
 )
 
@@ -109,7 +111,7 @@ def _hf_token_env(plan: Plan) -> list[k8s.EnvVar]:
 
 
 def _http_probe(port: int, *, failure_threshold: int | None = None, initial_delay: int = 0) -> k8s.Probe:
-    return k8s.Probe(http_get=k8s.HttpGetAction(path=HEALTH_PATH, port=k8s.IntOrString.from_number(port)),
+    return k8s.Probe(http_get=k8s.HttpGetAction(path=HEALTH_PATH, port=int_or_string(port)),
                      initial_delay_seconds=initial_delay, period_seconds=10, failure_threshold=failure_threshold)
 
 
@@ -138,7 +140,7 @@ def _local_weights_volume(plan: Plan) -> k8s.Volume:
                       host_path=k8s.HostPathVolumeSource(path=plan.local_weights, type="Directory"))
 
 
-def emit_transformers_deployment(scope: Construct, plan: Plan) -> None:
+def emit_transformers_deployment(scope: Construct, plan: Plan) -> k8s.KubeDeployment:
     labels = {WORKSPACE_LABEL: plan.workspace}
     mounts = [mount("model-weights-volume", WEIGHTS_DIR), mount("dshm", "/dev/shm"), mount("tmp", "/tmp")]
     volumes = [empty_dir("model-weights-volume"), empty_dir("dshm", memory=True), empty_dir("tmp")]
@@ -182,6 +184,7 @@ def emit_transformers_deployment(scope: Construct, plan: Plan) -> None:
         ),
     ))
     _patch_user_volumes(deployment, plan, "/spec/template/spec/volumes")
+    return deployment
 
 
 # --- vLLM runtime: Kaito's StatefulSet ----------------------------------------------------------------------------
@@ -257,7 +260,7 @@ def _vllm_env(plan: Plan) -> list[k8s.EnvVar]:
     return env
 
 
-def emit_vllm_statefulset(scope: Construct, plan: Plan, *, nvme_storage_class: bool) -> None:
+def emit_vllm_statefulset(scope: Construct, plan: Plan, *, nvme_storage_class: bool) -> k8s.KubeStatefulSet:
     labels = {WORKSPACE_LABEL: plan.workspace}
     cuda = plan.model.vllm.cudaToolkit
     download = plan.local_weights is None
@@ -304,7 +307,7 @@ def emit_vllm_statefulset(scope: Construct, plan: Plan, *, nvme_storage_class: b
             spec=k8s.PersistentVolumeClaimSpec(
                 access_modes=["ReadWriteOnce"], storage_class_name="kaito-local-nvme-disk",
                 resources=k8s.VolumeResourceRequirements(
-                    requests={"storage": k8s.Quantity.from_string(plan.disk_size)})))]
+                    requests={"storage": quantity(plan.disk_size)})))]
     statefulset = k8s.KubeStatefulSet(scope, "statefulset", metadata=metadata(
         plan, plan.workspace, annotations={"workspace.kaito.io/revision": "1"}), spec=k8s.StatefulSetSpec(
         replicas=plan.node_count,
@@ -327,11 +330,12 @@ def emit_vllm_statefulset(scope: Construct, plan: Plan, *, nvme_storage_class: b
         ),
     ))
     _patch_user_volumes(statefulset, plan, "/spec/template/spec/volumes", at=user_volumes_at)
+    return statefulset
 
 
 # --- template workspaces ----------------------------------------------------------------------------------------
 
-def emit_template_statefulset(scope: Construct, plan: Plan) -> None:
+def emit_template_statefulset(scope: Construct, plan: Plan) -> k8s.KubeStatefulSet:
     labels = {WORKSPACE_LABEL: plan.workspace}
     template = copy.deepcopy(plan.template or {})
     template.setdefault("metadata", {}).setdefault("labels", {})[WORKSPACE_LABEL] = plan.workspace
@@ -347,3 +351,4 @@ def emit_template_statefulset(scope: Construct, plan: Plan) -> None:
                                           selector=k8s.LabelSelector(match_labels=labels),
                                           template=k8s.PodTemplateSpec(metadata=k8s.ObjectMeta(labels=labels))))
     statefulset.add_json_patch(cdk8s.JsonPatch.replace("/spec/template", template))
+    return statefulset

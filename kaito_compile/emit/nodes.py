@@ -62,52 +62,59 @@ def _base_requirements(plan: Plan, pool_key: str, pool_value: str) -> list[dict]
     return requirements
 
 
-def emit_node_claims(scope: Construct, plan: Plan) -> None:
-    for name in plan.node_names:
-        _api_object(scope, plan, "karpenter.sh/v1", "NodeClaim", name,
-                    labels={NODEPOOL_LABEL: "kaito", **_workspace_node_labels(plan)},
-                    annotations={"karpenter.sh/do-not-disrupt": "true",
-                                 "kaito.sh/node-image-family": plan.node_image_family},
-                    spec={
-                        "nodeClassRef": NODE_CLASS_REF.get(plan.cloud, {"group": "", "kind": "", "name": "default"}),
-                        "requirements": _base_requirements(plan, NODEPOOL_LABEL, "kaito"),
-                        "resources": {"requests": {"storage": plan.disk_size}},
-                        "taints": TAINTS,
-                    })
+def emit_node_claims(scope: Construct, plan: Plan) -> list[cdk8s.ApiObject]:
+    return [_node_claim(scope, plan, name) for name in plan.node_names]
 
 
-def emit_machines(scope: Construct, plan: Plan) -> None:
+def _node_claim(scope: Construct, plan: Plan, name: str) -> cdk8s.ApiObject:
+    return _api_object(scope, plan, "karpenter.sh/v1", "NodeClaim", name,
+                       labels={NODEPOOL_LABEL: "kaito", **_workspace_node_labels(plan)},
+                       annotations={"karpenter.sh/do-not-disrupt": "true",
+                                    "kaito.sh/node-image-family": plan.node_image_family},
+                       spec={
+                           "nodeClassRef": NODE_CLASS_REF.get(plan.cloud, {"group": "", "kind": "", "name": "default"}),
+                           "requirements": _base_requirements(plan, NODEPOOL_LABEL, "kaito"),
+                           "resources": {"requests": {"storage": plan.disk_size}},
+                           "taints": TAINTS,
+                       })
+
+
+def emit_machines(scope: Construct, plan: Plan) -> list[cdk8s.ApiObject]:
     """The karpenter.sh/v1alpha5 Machine that gpu-provisioner consumed before NodeClaim (the seeds' era)."""
-    for name in plan.node_names:
-        _api_object(scope, plan, "karpenter.sh/v1alpha5", "Machine", name,
-                    labels={"karpenter.sh/provisioner-name": "default", **_workspace_node_labels(plan)},
-                    annotations={"kaito.sh/node-image-family": plan.node_image_family},
-                    spec={
-                        "machineTemplateRef": {"name": name},
-                        "requirements": _base_requirements(plan, "karpenter.sh/provisioner-name", "default"),
-                        "resources": {"requests": {"storage": plan.disk_size}},
-                        "taints": TAINTS,
-                    })
+    return [_machine(scope, plan, name) for name in plan.node_names]
 
 
-def emit_node_pool(scope: Construct, plan: Plan, node_class_group: str, node_class_kind: str) -> None:
+def _machine(scope: Construct, plan: Plan, name: str) -> cdk8s.ApiObject:
+    return _api_object(scope, plan, "karpenter.sh/v1alpha5", "Machine", name,
+                       labels={"karpenter.sh/provisioner-name": "default", **_workspace_node_labels(plan)},
+                       annotations={"kaito.sh/node-image-family": plan.node_image_family},
+                       spec={
+                           "machineTemplateRef": {"name": name},
+                           "requirements": _base_requirements(plan, "karpenter.sh/provisioner-name", "default"),
+                           "resources": {"requests": {"storage": plan.disk_size}},
+                           "taints": TAINTS,
+                       })
+
+
+def emit_node_pool(scope: Construct, plan: Plan, node_class_group: str, node_class_kind: str) -> cdk8s.ApiObject:
     workspace_labels = {"karpenter.kaito.sh/workspace-name": plan.workspace,
                         "karpenter.kaito.sh/workspace-namespace": plan.namespace}
     requirements = [{"key": "node.kubernetes.io/instance-type", "operator": "In", "values": [plan.instance_type]}]
     if node_class_group == "karpenter.azure.com":
         requirements.append({"key": "karpenter.azure.com/placement-scope", "operator": "In", "values": ["regional"]})
-    _api_object(scope, plan, "karpenter.sh/v1", "NodePool", node_pool_name(plan.namespace, plan.workspace),
-                labels={"karpenter.kaito.sh/managed-by": "kaito", **workspace_labels}, annotations={},
-                spec={
-                    "replicas": plan.node_count,
-                    "template": {
-                        "metadata": {"labels": {**workspace_labels, **plan.match_labels}},
-                        "spec": {
-                            "nodeClassRef": {"group": node_class_group, "kind": node_class_kind,
-                                             "name": plan.node_class},
-                            "requirements": requirements,
-                            "taints": TAINTS,
-                        },
-                    },
-                    "disruption": {"consolidateAfter": "0s", "budgets": [{"nodes": "1", "reasons": ["Drifted"]}]},
-                })
+    return _api_object(scope, plan, "karpenter.sh/v1", "NodePool", node_pool_name(plan.namespace, plan.workspace),
+                       labels={"karpenter.kaito.sh/managed-by": "kaito", **workspace_labels}, annotations={},
+                       spec={
+                           "replicas": plan.node_count,
+                           "template": {
+                               "metadata": {"labels": {**workspace_labels, **plan.match_labels}},
+                               "spec": {
+                                   "nodeClassRef": {"group": node_class_group, "kind": node_class_kind,
+                                                    "name": plan.node_class},
+                                   "requirements": requirements,
+                                   "taints": TAINTS,
+                               },
+                           },
+                           "disruption": {"consolidateAfter": "0s",
+                                          "budgets": [{"nodes": "1", "reasons": ["Drifted"]}]},
+                       })

@@ -125,7 +125,7 @@ def _volumes(plan: Plan) -> tuple[list[k8s.Volume], list[tuple[str, dict]]]:
     return volumes, user
 
 
-def emit_tuning_job(scope: Construct, plan: Plan) -> None:
+def emit_tuning_job(scope: Construct, plan: Plan) -> k8s.KubeJob:
     labels = {WORKSPACE_LABEL: plan.workspace}
     tuning = plan.tuning
     init = [c for c in [_input_init_container(plan)] if c is not None]
@@ -154,8 +154,9 @@ def emit_tuning_job(scope: Construct, plan: Plan) -> None:
                           ))))
     for name, source in user_volumes:
         job.add_json_patch(cdk8s.JsonPatch.add("/spec/template/spec/volumes/-", {"name": name, **source}))
+    return job
 
 
-def emit_config_maps(scope: Construct, plan: Plan) -> None:
-    for cm in plan.config_maps:
-        k8s.KubeConfigMap(scope, f"configmap-{cm.name}", metadata=metadata(plan, cm.name), data=cm.data)
+def emit_config_maps(scope: Construct, plan: Plan) -> list[k8s.KubeConfigMap]:
+    return [k8s.KubeConfigMap(scope, f"configmap-{cm.name}", metadata=metadata(plan, cm.name), data=cm.data)
+            for cm in plan.config_maps]

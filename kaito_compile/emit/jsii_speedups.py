@@ -1,0 +1,83 @@
+"""Two costs jsii's Python side adds to every cdk8s object, removed without changing what node receives.
+
+Profiling a 1,000-workspace build (bench/PROFILE.md) put two thirds of the emitter's Python time here:
+
+* **typeguard**: every generated constructor checks every argument with ``typeguard.check_type`` when
+  ``__debug__`` is on. ``python -O`` skips it, and node checks the same types again when the object is
+  created (a wrong type still fails, as a ``RuntimeError`` from node). We skip it the way ``-O`` would, through
+  the check jsii resolves once per process.
+* **struct serialisation**: to send a struct (``k8s.Container``, ``k8s.Volume`` …) jsii reads every one of its
+  properties through its getter, and each generated getter evaluates a ``typing.Optional["…"]`` cast whose
+  cache is too small for cdk8s-plus's 350 kinds, so it re-parses a forward reference each time. The getters only
+  return ``self._values.get(name)``; the fast path reads that directly.
+
+Both are verified when installed (the fast serialisation must give the original's result on a sample of
+nested structs) and leave jsii untouched when its internals are not what they expect. Set
+``KAITO_COMPILE_JSII_SPEEDUPS=0`` to run with jsii as it ships (for example to get typeguard's messages).
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import os
+from typing import Any
+
+import jsii._kernel as jsii_kernel
+import jsii._type_checking as jsii_type_checking
+from jsii._runtime import python_jsii_mapping
+
+DISABLE_ENV = "KAITO_COMPILE_JSII_SPEEDUPS"
+
+
+@functools.cache
+def install() -> bool:
+    """Install both speedups in this process (once); whether they are active."""
+    if os.environ.get(DISABLE_ENV) == "0":
+        return False
+    original = jsii_kernel._make_reference_for_native
+    fast = _fast_make_reference(original)
+    if not hasattr(jsii_type_checking, "_resolved_check") or not _same_serialisation(original, fast):
+        return False
+    jsii_type_checking._resolved_check = _no_type_check
+    jsii_kernel._make_reference_for_native = fast
+    return True
+
+
+def _no_type_check(**_: Any) -> None:
+    return None
+
+
+def _fast_make_reference(original):
+    """jsii's ``_make_reference_for_native`` with struct properties read from ``_values``, not their getters."""
+
+    def make_reference(kernel: Any, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {"$jsii.map": {key: make_reference(kernel, item) for key, item in value.items()}}
+        if isinstance(value, list):
+            return [make_reference(kernel, item) for item in value]
+        values = getattr(value, "_values", None)
+        fqn = getattr(value, "__jsii_type__", None)
+        if type(values) is dict and fqn is not None and not isinstance(value, enum.Enum):
+            mapping = python_jsii_mapping(value)
+            if mapping is not None:
+                data = {jsii_name: make_reference(kernel, values.get(python_name))
+                        for python_name, jsii_name in mapping.items()}
+                return {"$jsii.struct": {"fqn": fqn, "data": data}}
+        return original(kernel, value)
+
+    return make_reference
+
+
+def _same_serialisation(original, fast) -> bool:
+    from cdk8s_plus_33 import k8s
+
+    sample = k8s.PodSpec(
+        containers=[k8s.Container(name="c", image="i", args=["a"], env=[k8s.EnvVar(name="n", value="v")],
+                                  volume_mounts=[k8s.VolumeMount(name="m", mount_path="/m", read_only=True)])],
+        volumes=[k8s.Volume(name="m", empty_dir=k8s.EmptyDirVolumeSource(medium="Memory"))],
+        node_selector={"k": "v"}, automount_service_account_token=False)
+    try:
+        return fast(None, [sample, {"k": sample}]) == original(None, [sample, {"k": sample}])
+    except Exception:  # noqa: BLE001 - any difference in behaviour means: keep jsii as it is
+        return False
