@@ -108,11 +108,58 @@ def validate(opts: Options, paths: tuple[str, ...], against: str | None) -> None
     sys.exit(run_guarded(opts, action))
 
 
-def _compile(opts: Options, paths: tuple[str, ...]):
+def _compile(opts: Options, paths: tuple[str, ...], out_dir: str):
+    from pathlib import Path
+
+    from .cache import open_cache
     from .compiler import Catalogs, compile_paths
 
-    report, tree = compile_paths(list(paths), opts.configs, Catalogs())
-    return report, tree
+    bar = _progress_bar(opts)
+    try:
+        return compile_paths(list(paths), opts.configs, Catalogs(), cache=open_cache(Path(out_dir)), progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+PROGRESS_MIN_ITEMS = 50  # phases with fewer spec files or workspaces to process end before a bar could be read
+
+
+class _ProgressBar:
+    """A rich progress bar on stderr for the long phases of a cold build (it disappears when done)."""
+
+    def __init__(self) -> None:
+        self._progress = None
+        self._task = None
+
+    def phase(self, description: str, total: int) -> None:
+        self._task = None
+        if total < PROGRESS_MIN_ITEMS:
+            return
+        if self._progress is None:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                      TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+            self._progress.start()
+        self._task = self._progress.add_task(description, total=total)
+
+    def advance(self, amount: int = 1) -> None:
+        if self._task is not None:
+            self._progress.advance(self._task, amount)
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+def _progress_bar(opts: Options) -> _ProgressBar | None:
+    """A bar only for a person watching a terminal: never in CI, with -q, with machine-readable output or when
+    stderr is not a terminal."""
+    if opts.quiet or opts.format != "text" or os.environ.get("CI") or not sys.stderr.isatty():
+        return None
+    return _ProgressBar()
 
 
 def _output_errors():
@@ -132,11 +179,11 @@ def build(opts: Options, paths: tuple[str, ...], out_dir: str) -> None:
     from .output import write_tree
 
     def action() -> int:
-        report, tree = _compile(opts, paths)
+        report, tree = _compile(opts, paths, out_dir)
         if report.errors:
             emit_report(opts, report)
             return EXIT_INVALID
-        result = write_tree(tree, Path(out_dir))
+        result = write_tree(tree, Path(out_dir), keep_spare=True)
         emit_report(opts, report, summary=False)
         if not opts.quiet and opts.format != "json":
             click.echo(f"Wrote {out_dir}/: {len(result.created)} created, {len(result.updated)} updated, "
@@ -164,7 +211,7 @@ def check(opts: Options, paths: tuple[str, ...], out_dir: str) -> None:
     from .output import check_tree
 
     def action() -> int:
-        report, tree = _compile(opts, paths)
+        report, tree = _compile(opts, paths, out_dir)
         if report.errors:
             emit_report(opts, report)
             return EXIT_INVALID

@@ -1,22 +1,36 @@
 """The pipeline driver: load → validate → plan → emit → write, one stage after another.
 
 Stages never call back into earlier ones; this module is the only place that knows their order.
+
+``compile_paths`` can run against a :class:`~.cache.BuildCache`: a spec file whose bytes, project config and
+catalogs are unchanged is not parsed, validated or planned again, and a workspace whose plan is unchanged is
+not emitted or rendered again. Cached and fresh results go through the same assembly (the cross-file duplicate
+check, the report, the tree), so a cached build is byte-identical to an uncached one.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from .config import ConfigResolver, ProjectConfig
-from .diagnostics import Diagnostic, Report, SpecError, ToolError
+from .diagnostics import Diagnostic, Report, Severity, Span, SpecError, ToolError
 from .rules import Validated, validate_workspace
 from .rules.workspace import R4
-from .source import decode_source, load_paths, parse_documents
+from .source import Document, decode_source, discover, load_paths, parse_documents, read_source
 from .spec import ParsedWorkspace, parse_document
 
+if TYPE_CHECKING:
+    from .cache import BuildCache
+    from .output import WorkspaceOutput
+    from .plan import Plan
+
 R4_MESSAGE = "Workspace {ns}/{name} is defined twice (first in {first})"
+EMIT_BATCH = 100  # workspaces per cdk8s chart: one synthesis call each, a progress step each
 
 
 class Catalogs:
@@ -33,34 +47,106 @@ class Catalogs:
         return self._loaded[id(config)]
 
 
+class Progress(Protocol):
+    """How a long compile reports progress (the CLI draws a bar on a terminal)."""
+
+    def phase(self, description: str, total: int) -> None: ...
+
+    def advance(self, amount: int = 1) -> None: ...
+
+
+@dataclass
+class _Workspace:
+    """One Workspace document after validation, before the cross-file duplicate check (R4)."""
+
+    namespace: str
+    name: str
+    name_span: Span  # of metadata.name: where R4 points, and the "first in" of a later duplicate
+    diagnostics: list[Diagnostic]
+    validated: Validated | None = None  # fresh and without errors
+    plan: Plan | None = None  # compile_paths: fresh and planned
+    plan_diagnostics: list[Diagnostic] = field(default_factory=list)
+    output_key: str | None = None  # compile_paths: cache key of its rendered files
+    output: WorkspaceOutput | None = None  # compile_paths: its rendered files, once known
+
+    @property
+    def ok(self) -> bool:
+        return not _has_errors(self.diagnostics)
+
+    @property
+    def planned(self) -> bool:
+        return self.plan is not None or self.output is not None
+
+
+@dataclass
+class _SpecFile:
+    """What loading and validating one spec file found: file problems, then per document its problems and
+    its Workspace (None for documents that are not one)."""
+
+    file: str
+    problems: list[Diagnostic]
+    documents: list[tuple[list[Diagnostic], _Workspace | None]]
+
+    def workspaces(self) -> list[_Workspace]:
+        return [item for _, item in self.documents if item is not None]
+
+
 def load_and_validate(paths: list[str], configs: ConfigResolver, catalogs: Catalogs, *,
                       against: str | None = None) -> tuple[Report, list[Validated]]:
-    report = Report()
-    valid: list[Validated] = []
-    seen: dict[tuple[str, str], str] = {}
+    specs = []
     for file, docs, problems in load_paths(paths):
-        report.files_checked.add(file)
-        report.extend(problems)
         config = configs.for_file(file)
         catalog = catalogs.for_config(config)
         old_workspaces = _workspaces_at(file, against, config) if against else {}
-        for doc in docs:
-            ws, problems = parse_document(doc, byo=not config.node_auto_provisioning)
+        specs.append(_validate_file(file, docs, problems, config, catalog, old_workspaces))
+    report = Report()
+    valid = _collect(specs, report)
+    return report, [item.validated for item in valid]
+
+
+def _validate_file(file: str, docs: list[Document], problems: list[Diagnostic], config: ProjectConfig, catalog,
+                   old_workspaces: dict[tuple[str, str], ParsedWorkspace]) -> _SpecFile:
+    documents: list[tuple[list[Diagnostic], _Workspace | None]] = []
+    for doc in docs:
+        ws, doc_problems = parse_document(doc, byo=not config.node_auto_provisioning)
+        if ws is None:
+            documents.append((doc_problems, None))
+            continue
+        namespace = ws.spec.metadata.namespace or config.defaultNamespace
+        diags, facts = validate_workspace(ws, config, catalog, old=old_workspaces.get((namespace, ws.name)))
+        item = _Workspace(namespace, ws.name, ws.doc.span(("metadata", "name")), diags)
+        if item.ok:
+            item.validated = Validated(ws, namespace, config, catalog, facts)
+        documents.append((doc_problems, item))
+    return _SpecFile(file, list(problems), documents)
+
+
+def _collect(specs: Iterable[_SpecFile], report: Report) -> list[_Workspace]:
+    """Fill ``report`` with what ``specs`` found plus the duplicate check (R4); the Workspaces without errors."""
+    valid: list[_Workspace] = []
+    seen: dict[tuple[str, str], str] = {}
+    for spec in specs:
+        report.files_checked.add(spec.file)
+        report.extend(spec.problems)
+        for problems, item in spec.documents:
             report.extend(problems)
-            if ws is None:
+            if item is None:
                 continue
             report.workspaces_checked += 1
-            namespace = ws.spec.metadata.namespace or config.defaultNamespace
-            key = (namespace, ws.name)
-            diags, facts = validate_workspace(ws, config, catalog, old=old_workspaces.get(key))
-            if key in seen and ws.name:
-                diags.append(Diagnostic(R4, R4_MESSAGE.format(ns=namespace, name=ws.name, first=seen[key]),
-                                        span=ws.doc.span(("metadata", "name"))))
-            seen.setdefault(key, f"{file}:{ws.doc.span(('metadata', 'name')).line}")
+            key = (item.namespace, item.name)
+            diags = list(item.diagnostics)
+            if key in seen and item.name:
+                diags.append(Diagnostic(R4, R4_MESSAGE.format(ns=item.namespace, name=item.name, first=seen[key]),
+                                        span=item.name_span))
+            seen.setdefault(key, f"{spec.file}:{item.name_span.line}")
             report.extend(diags)
-            if not any(d.severity.value == "error" for d in diags):
-                valid.append(Validated(ws, namespace, config, catalog, facts))
-    return report, valid
+            if not _has_errors(diags):
+                valid.append(item)
+    return valid
+
+
+def _has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
+    return any(d.severity is Severity.ERROR for d in diagnostics)
 
 
 def _workspaces_at(file: str, revision: str, config: ProjectConfig) -> dict[tuple[str, str], ParsedWorkspace]:
@@ -95,32 +181,211 @@ def read_at_revision(file: str, revision: str) -> bytes | None:
     return shown.stdout if shown.returncode == 0 else None
 
 
-def compile_paths(paths: list[str], configs: ConfigResolver, catalogs: Catalogs) -> tuple[Report, dict[str, bytes]]:
-    """Everything up to the rendered tree, in memory: nothing is written here."""
-    from . import __version__
-    from .emit import Emitter
-    from .output import WorkspaceOutput, render_tree
-    from .plan import build_plan
+def compile_paths(paths: list[str], configs: ConfigResolver, catalogs: Catalogs, *, cache: BuildCache | None = None,
+                  progress: Progress | None = None) -> tuple[Report, dict[str, bytes]]:
+    """Everything up to the rendered tree, in memory: nothing is written here (except the ``cache``)."""
+    report, complete = Report(), False
+    try:
+        tree = _compile(paths, _CompileRun(configs, catalogs, cache, progress), report)
+        complete = not report.errors
+    finally:
+        if cache is not None:  # a complete run used every entry its inputs need: the others can go
+            cache.save(keep_unused=not complete)
+    return report, tree
 
-    report, valid = load_and_validate(paths, configs, catalogs)
+
+def _compile(paths: list[str], run: _CompileRun, report: Report) -> dict[str, bytes]:
+    from . import __version__
+    from .output import render_tree
+
+    valid = _collect(run.spec_files(discover(paths)), report)
     if report.errors:
-        return report, {}
-    emitter = Emitter()
-    outputs = []
+        return {}
     for item in valid:
-        try:
-            plan = build_plan(item)
-        except SpecError as exc:
-            report.extend(exc.diagnostics)
-            continue
-        objects = emitter.emit(plan, nvme_storage_class=item.config.nvmeStorageClass,
-                               node_class_group=item.config.karpenter.nodeClassGroup,
-                               node_class_kind=item.config.karpenter.nodeClassKind)
-        outputs.append(WorkspaceOutput(plan.namespace, plan.workspace, _posix(plan.source_file), plan.source_hash,
-                                       objects))
+        report.extend(item.plan_diagnostics)
     if report.errors:
-        return report, {}
-    return report, render_tree(outputs, tool_version=__version__)
+        return {}
+    return render_tree(run.outputs(valid), tool_version=__version__)
+
+
+class _Pending(NamedTuple):
+    """A spec file the cache does not hold: read, not yet parsed."""
+
+    name: str
+    raw: bytes
+    config: ProjectConfig
+    key: str | None
+
+
+class _CompileRun:
+    """One ``compile_paths`` call: spec files and workspaces from the cache where it has them, fresh otherwise."""
+
+    def __init__(self, configs: ConfigResolver, catalogs: Catalogs, cache: BuildCache | None,
+                 progress: Progress | None):
+        self.configs, self.catalogs, self.cache, self.progress = configs, catalogs, cache, progress
+        self._config_digests: dict[int, str] = {}
+
+    def spec_files(self, paths: list[str]) -> list[_SpecFile]:
+        """Every spec file's findings, in ``paths`` order: first everything the cache holds, then the rest."""
+        found: list[_SpecFile | _Pending] = []
+        for path in paths:
+            name, raw = read_source(path)
+            config = self.configs.for_file(name)
+            key = self._spec_key(name, raw, config)
+            found.append(self._cached_spec(name, key) or _Pending(name, raw, config, key))
+        self._phase("Validating", sum(1 for item in found if isinstance(item, _Pending)))
+        return [self._fresh_spec(item) if isinstance(item, _Pending) else item for item in found]
+
+    def outputs(self, valid: list[_Workspace]) -> list[WorkspaceOutput]:
+        """The rendered files of every planned workspace in ``valid``, emitting those the cache lacks."""
+        planned = [item for item in valid if item.planned]
+        self._emit([item for item in planned if item.output is None])
+        return [item.output for item in planned]
+
+    # --- spec files -----------------------------------------------------------------------------------------
+
+    def _spec_key(self, name: str, raw: bytes, config: ProjectConfig) -> str | None:
+        from .cache import config_digest, spec_key
+
+        if self.cache is None:
+            return None
+        if id(config) not in self._config_digests:
+            self._config_digests[id(config)] = config_digest(config)
+        return spec_key(name, _posix(name), raw, self._config_digests[id(config)])
+
+    def _cached_spec(self, name: str, key: str | None) -> _SpecFile | None:
+        """The findings stored for ``key``, when every workspace they name has its rendered files cached too."""
+        if key is None or (payload := self.cache.get("spec", key)) is None:
+            return None
+        spec = _spec_from_payload(payload, name)
+        if spec is None or not all(self._cached_output(item) for item in spec.workspaces() if item.output_key):
+            return None
+        return spec
+
+    def _fresh_spec(self, pending: _Pending) -> _SpecFile:
+        name, config = pending.name, pending.config
+        text, problems = decode_source(pending.raw, name)
+        docs: list[Document] = []
+        if text is not None:
+            docs, problems = parse_documents(text, name)
+        spec = _validate_file(name, docs, problems, config, self.catalogs.for_config(config), {})
+        for item in spec.workspaces():
+            if item.validated is not None:
+                self._plan(item)
+        if pending.key is not None:
+            self.cache.put("spec", pending.key, _spec_payload(spec))
+        self._advance()
+        return spec
+
+    def _plan(self, item: _Workspace) -> None:
+        from .cache import workspace_key
+        from .plan import build_plan
+
+        try:
+            item.plan = build_plan(item.validated)
+        except SpecError as exc:
+            item.plan_diagnostics = exc.diagnostics
+            return
+        if self.cache is not None:
+            item.output_key = workspace_key(item.plan, _emit_settings(item.validated.config),
+                                            _posix(item.plan.source_file))
+            self._cached_output(item)
+
+    def _cached_output(self, item: _Workspace) -> bool:
+        payload = self.cache.get("workspace", item.output_key)
+        item.output = None if payload is None else _output_from_payload(payload)
+        return item.output is not None
+
+    # --- workspaces -----------------------------------------------------------------------------------------
+
+    def _emit(self, items: list[_Workspace]) -> None:
+        """Emit and render ``items`` in batches (one cdk8s synthesis each); store them in the cache."""
+        if not items:
+            return
+        from . import __version__
+        from .emit import Emitter
+        from .output import WorkspaceOutput, render_workspace
+
+        self._phase("Emitting", len(items))
+        emitter = Emitter()
+        for start in range(0, len(items), EMIT_BATCH):
+            batch = items[start:start + EMIT_BATCH]
+            for item in batch:
+                emitter.add(item.plan, **_emit_settings(item.validated.config))
+            for item, objects in zip(batch, emitter.synth()):
+                plan = item.plan
+                output = WorkspaceOutput(plan.namespace, plan.workspace, _posix(plan.source_file), plan.source_hash,
+                                         objects)
+                item.output = render_workspace(output, tool_version=__version__)
+                if self.cache is not None:
+                    self.cache.put("workspace", item.output_key, _output_payload(item.output))
+            self._advance(len(batch))
+
+    def _phase(self, description: str, total: int) -> None:
+        if self.progress is not None:
+            self.progress.phase(description, total)
+
+    def _advance(self, amount: int = 1) -> None:
+        if self.progress is not None:
+            self.progress.advance(amount)
+
+
+# --- cache payloads: what a spec file's findings and a workspace's files look like as JSON --------------------
+
+def _spec_payload(spec: _SpecFile) -> dict:
+    from .cache import diagnostics_payload, span_payload
+
+    def workspace(item: _Workspace | None) -> dict | None:
+        if item is None:
+            return None
+        return {"namespace": item.namespace, "name": item.name, "name_span": span_payload(item.name_span),
+                "diagnostics": diagnostics_payload(item.diagnostics),
+                "plan_diagnostics": diagnostics_payload(item.plan_diagnostics), "output_key": item.output_key}
+
+    return {"problems": diagnostics_payload(spec.problems),
+            "documents": [[diagnostics_payload(problems), workspace(item)] for problems, item in spec.documents]}
+
+
+def _spec_from_payload(payload: dict, file: str) -> _SpecFile | None:
+    """The findings of a ``_spec_payload``; None when it is not one."""
+    from .cache import diagnostics_from_payload, span_from_payload
+
+    def workspace(data: dict | None) -> _Workspace | None:
+        if data is None:
+            return None
+        return _Workspace(data["namespace"], data["name"], span_from_payload(data["name_span"]),
+                          diagnostics_from_payload(data["diagnostics"]),
+                          plan_diagnostics=diagnostics_from_payload(data["plan_diagnostics"]),
+                          output_key=data["output_key"])
+
+    try:
+        documents = [(diagnostics_from_payload(problems), workspace(item)) for problems, item in payload["documents"]]
+        return _SpecFile(file, diagnostics_from_payload(payload["problems"]), documents)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _output_payload(output: WorkspaceOutput) -> dict:
+    return {"namespace": output.namespace, "workspace": output.workspace, "source_file": output.source_file,
+            "source_hash": output.source_hash, "files": {path: data.decode() for path, data in output.files.items()}}
+
+
+def _output_from_payload(payload: dict) -> WorkspaceOutput | None:
+    """The rendered workspace of an ``_output_payload``; None when it is not one."""
+    from .output import WorkspaceOutput
+
+    try:
+        files = {path: text.encode() for path, text in payload["files"].items()}
+        return WorkspaceOutput(payload["namespace"], payload["workspace"], payload["source_file"],
+                               payload["source_hash"], [], files)
+    except (KeyError, TypeError, AttributeError):
+        return None
+
+
+def _emit_settings(config: ProjectConfig) -> dict[str, Any]:
+    """What the emitter reads from the project config besides the plan."""
+    return {"nvme_storage_class": config.nvmeStorageClass, "node_class_group": config.karpenter.nodeClassGroup,
+            "node_class_kind": config.karpenter.nodeClassKind}
 
 
 def plan_paths(paths: list[str], configs: ConfigResolver, catalogs: Catalogs):

@@ -7,7 +7,7 @@ atomically; ``check_tree`` reports drift without writing.
 
 from .check import CheckResult, check_tree
 from .errors import InvalidTree, LayoutError, OutputError, OwnershipConflict, WriterBusy
-from .layout import KUSTOMIZATION_FILE, WorkspaceOutput, render_tree
+from .layout import KUSTOMIZATION_FILE, WorkspaceOutput, render_tree, render_workspace
 from .manifest_yaml import ManifestValueError, dump_manifest
 from .ownership import LOCK_FILE
 from .write import WriteResult, sidecar_dir, write_tree
@@ -27,6 +27,7 @@ __all__ = [
     "check_tree",
     "dump_manifest",
     "render_tree",
+    "render_workspace",
     "sidecar_dir",
     "write_tree",
 ]

@@ -8,8 +8,9 @@ path for as long as its object keeps its identity, and reviewers see content dif
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,7 @@ class WorkspaceOutput:
     source_file: str  # posix path relative to the working directory, as the user gave it
     source_hash: str  # "sha256:<hex>" of the source document's canonical content
     objects: list[dict]  # full manifests, in the fixed emission order
+    files: Mapping[str, bytes] | None = None  # already rendered (render_workspace, the build cache); objects unused
 
 
 def render_tree(outputs: Iterable[WorkspaceOutput], *, tool_version: str) -> dict[str, bytes]:
@@ -53,9 +55,24 @@ def render_tree(outputs: Iterable[WorkspaceOutput], *, tool_version: str) -> dic
                 f"and by {output.source_file}"
             )
         directories[directory] = output
-        files.update(_workspace_files(output, directory, tool_version))
+        files.update(_workspace_files(output, directory, tool_version) if output.files is None
+                     else _rendered_files(output, directory))
     files[LOCK_FILE] = lock_bytes(files, tool_version)
     return dict(sorted(files.items()))
+
+
+def render_workspace(output: WorkspaceOutput, *, tool_version: str) -> WorkspaceOutput:
+    """``output`` with its files rendered (and its objects dropped), for :func:`render_tree` to take as they are."""
+    _check_tool_version(tool_version)
+    files = _workspace_files(output, _workspace_directory(output), tool_version)
+    return dataclasses.replace(output, objects=[], files=files)
+
+
+def _rendered_files(output: WorkspaceOutput, directory: str) -> Mapping[str, bytes]:
+    stray = [path for path in output.files if not path.startswith(f"{directory}/")]
+    if stray:
+        raise LayoutError(f"rendered files of workspace {directory} lie outside its directory: {stray[:3]}")
+    return output.files
 
 
 def object_file_name(obj: dict[str, Any]) -> str:

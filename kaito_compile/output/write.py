@@ -32,6 +32,7 @@ from .errors import OutputError, OwnershipConflict, WriterBusy
 from .ownership import LOCK_FILE, Lock, carries_header, read_lock, verify_tree
 
 PAUSE_ENV = "KAITO_COMPILE_TEST_PAUSE"
+SPARE = "spare"
 DEFAULT_LOCK_TIMEOUT_S = 60.0
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
@@ -68,22 +69,37 @@ def sidecar_dir(out_dir: Path) -> Path:
 
 
 def write_tree(
-    tree: Mapping[str, bytes], out_dir: Path, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S
+    tree: Mapping[str, bytes], out_dir: Path, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S,
+    keep_spare: bool = False,
 ) -> WriteResult:
-    """Make ``out_dir`` hold ``tree`` (from ``render_tree``), atomically; the user's files stay untouched."""
+    """Make ``out_dir`` hold ``tree`` (from ``render_tree``), atomically; the user's files stay untouched.
+
+    ``keep_spare``: keep the replaced tree in the sidecar (``spare/``) and turn it into the next tree, so a
+    write costs file operations for what changed since the last two writes instead of a hard link, an unlink
+    and a directory per file and workspace (seconds for thousands of files). The CLI's ``build`` does.
+    """
     verify_tree(tree)
     out = _real_out_dir(Path(out_dir))
     sidecar = sidecar_dir(out)
     sidecar.mkdir(parents=True, exist_ok=True)
+    spare = sidecar / SPARE
     with _writer_lock(sidecar / "writer.lock", out, lock_timeout):
         _pause("locked")
         _recover(out, sidecar)
+        if not keep_spare:
+            _remove(spare)
         plan = _plan(tree, out)
         if plan.result.changed:
-            _build(tree, out, plan, sidecar / "staging")
+            staging = spare if keep_spare and spare.is_dir() and out.is_dir() else sidecar / "staging"
+            if staging == spare:
+                _reconcile(tree, out, plan, spare)
+            else:
+                _build(tree, out, plan, staging)
             _pause("staged")
-            _swap(sidecar / "staging", out, sidecar / "previous")
+            _swap(staging, out, sidecar / "previous")
             _pause("swapped")
+            if keep_spare:
+                _keep_as_spare(staging, sidecar / "previous", spare)
             _remove(sidecar / "staging")
             _remove(sidecar / "previous")
     return plan.result
@@ -213,6 +229,57 @@ def _build(tree: Mapping[str, bytes], out: Path, plan: _Plan, staging: Path) -> 
     for path in [*plan.result.created, *plan.result.updated]:
         with open(staging / path, "xb") as handle:
             handle.write(tree[path])
+
+
+def _reconcile(tree: Mapping[str, bytes], out: Path, plan: _Plan, spare: Path) -> None:
+    """Turn ``spare``, an earlier tree, into the complete new tree, like :func:`_build` would lay it out, touching
+    only what differs: an entry that is already a hard link of the ``out`` entry it should carry stays."""
+    wanted_files = {*plan.carried, *plan.result.created, *plan.result.updated}
+    wanted_dirs = set(plan.dirs)
+    state = scan(spare)
+    for path in state.entries - wanted_files:
+        _unlink(spare / path)
+    for directory in sorted(state.dirs - wanted_dirs):
+        _remove(spare / directory)  # nothing below a directory the tree does not have is wanted
+    _copy_mode(out, spare)
+    for directory in plan.dirs:
+        target = spare / directory
+        if os.path.lexists(target) and not (out / directory).is_dir():
+            _remove(target)  # new in out: made afresh, with the mode mkdir gives, as _build would
+        if not os.path.lexists(target):
+            target.mkdir()
+        _copy_mode(out / directory, target)
+    for path in plan.carried:
+        if not _same_inode(out / path, spare / path):
+            _unlink(spare / path)
+            _link(out / path, spare / path)
+    for path in [*plan.result.created, *plan.result.updated]:
+        _unlink(spare / path)  # never write into an existing file: it may be a hard link of a file in out
+        with open(spare / path, "xb") as handle:
+            handle.write(tree[path])
+
+
+def _keep_as_spare(staging: Path, previous: Path, spare: Path) -> None:
+    """After the swap the replaced tree is in ``staging`` (exchange) or ``previous`` (fallback): make it the spare."""
+    replaced = staging if os.path.lexists(staging) else previous
+    if replaced != spare and os.path.lexists(replaced):
+        _remove(spare)
+        os.rename(replaced, spare)
+
+
+def _same_inode(first: Path, second: Path) -> bool:
+    try:
+        a, b = first.lstat(), second.lstat()
+    except FileNotFoundError:
+        return False
+    return (a.st_ino, a.st_dev) == (b.st_ino, b.st_dev)
+
+
+def _unlink(path: Path) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.unlink(path)
 
 
 def _copy_mode(source: Path, target: Path) -> None:
