@@ -25,11 +25,11 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.compiled import SEED_INFERENCE, compiled_container
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-SEED_HF_ID = "microsoft/phi-3-mini-4k-instruct"
-SEED_SERVED_NAME = "phi-3-mini-4k-instruct"
 SEED_ADAPTER = "phi-3-adapter"
 SNAPSHOT_REVISION = "0123456789abcdef0123456789abcdef01234567"
 SERVER_START_TIMEOUT_S = 90.0
@@ -233,23 +233,13 @@ def seed_runtime_root(
 
 
 def inference_argv_for_seed() -> list[str]:
-    """The inference container's command + args for the seed workspace (phi-3-mini with an adapter).
+    """The inference container's command + args, exactly as compiled for the seeds' phi-3 adapter workspace."""
+    return compiled_container(*SEED_INFERENCE)[0]
 
-    Written by hand from docs/runtime-contract.md for now; the lead swaps this for the list read from the
-    compiled Deployment under ``out/``.
-    """
-    return [
-        "python3",
-        "-m",
-        "kaito_runtime.inference",
-        f"--model={SEED_HF_ID}",
-        f"--served-model-name={SEED_SERVED_NAME}",
-        "--download-dir=/workspace/weights",
-        "--dtype=auto",
-        "--port=5000",
-        "--adapters-dir=/mnt/adapter",
-        f"--adapter-strength={SEED_ADAPTER}=1.0",
-    ]
+
+def inference_env_for_seed() -> dict[str, str]:
+    """The literal environment of that compiled container (secret references are not set in tests)."""
+    return compiled_container(*SEED_INFERENCE)[1]
 
 
 @dataclass
@@ -332,7 +322,8 @@ def seed_server(seed_runtime_root: Path, tmp_path_factory: pytest.TempPathFactor
     """The seed workspace's inference server, started from its exact command line with remapped paths."""
     log_path = tmp_path_factory.mktemp("logs") / "seed-server.log"
     yield from start_server(
-        inference_argv_for_seed(), {"KAITO_RUNTIME_ROOT": str(seed_runtime_root)}, log_path=log_path
+        inference_argv_for_seed(), {**inference_env_for_seed(), "KAITO_RUNTIME_ROOT": str(seed_runtime_root)},
+        log_path=log_path,
     )
 
 

@@ -22,16 +22,23 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from conftest import RunningServer, install_hub_snapshot
+from conftest import RunningServer, inference_argv_for_seed, inference_env_for_seed, install_hub_snapshot
 from test_artifact import OciRegistry, serve_registry
 
 from kaito_runtime import artifact
 from kaito_runtime.tuning.cli import main
 from kaito_runtime.tuning.config import COMPLETION_MARKER, default_training_config_mapping
 from kaito_runtime.tuning.runner import PAUSE_AFTER_CHECKPOINT_ENV
+from tests.support.compiled import SEED_INFERENCE, SEED_TUNING, compiled_container
 
-SEED_HF_ID = "microsoft/phi-3-mini-128k-instruct"
-SEED_PRESET = "phi-3-mini-128k-instruct"
+
+def _flag(argv: list[str], name: str) -> str:
+    return next(arg.split("=", 1)[1] for arg in argv if arg.startswith(f"--{name}="))
+
+
+SEED_HF_ID = _flag(compiled_container(*SEED_TUNING)[0], "model")
+SEED_PRESET = SEED_HF_ID.rsplit("/", 1)[-1]
+SEED_ADAPTER_DEST = _flag(compiled_container(SEED_INFERENCE[0], "puller-phi-3-adapter")[0], "dest")
 SEED_DATA_FILE = "train-00000-of-00001-54e3756291ca09c6.parquet"  # the seed URL's basename, as fetched
 TRAINED_ANSWER = "kaito compiles workspace yaml into manifests"
 QUESTIONS = ["what does kaito do", "tell me about the compiler", "why gitops", "how are models served",
@@ -39,21 +46,9 @@ QUESTIONS = ["what does kaito do", "tell me about the compiler", "why gitops", "
 RUN_TIMEOUT_S = 180
 
 
-def tuning_argv_for_seed(output_dir: str = "/mnt/results") -> list[str]:
-    """The seed tuning Job's container command + args (phi-3-mini-128k, QLoRA), from docs/runtime-contract.md.
-
-    The lead swaps this for the list read from the compiled Job under ``out/``.
-    """
-    return [
-        "python3", "-m", "kaito_runtime.tuning",
-        f"--model={SEED_HF_ID}",
-        "--download-dir=/workspace/weights",
-        "--method=qlora",
-        "--config-file=/mnt/config/training_config.yaml",
-        "--data-dir=/mnt/data",
-        f"--output-dir={output_dir}",
-        "--trust-remote-code",  # the phi-3 presets ask for it
-    ]
+def tuning_argv_for_seed() -> list[str]:
+    """The tuning container's command + args, exactly as compiled for the seeds' QLoRA Job (phi-3-mini-128k)."""
+    return compiled_container(*SEED_TUNING)[0]
 
 
 def seed_training_config(method: str = "qlora", **training_arguments: object) -> dict:
@@ -151,19 +146,17 @@ def test_the_tuned_adapter_goes_through_a_registry_and_changes_the_servers_answe
     for command in (
         ["push", f"--image={image}", "--source=/mnt/results", f"--wait-for=/mnt/results/{COMPLETION_MARKER}",
          f"--model-name={SEED_PRESET}"],
-        ["pull", f"--image={image}", "--dest=/mnt/adapter/seed-qlora"],
+        ["pull", f"--image={image}", f"--dest={SEED_ADAPTER_DEST}"],
     ):
         done = subprocess.run([sys.executable, "-m", "kaito_runtime.artifact", *command], env={**os.environ, **env},
                               capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
 
-    server = launch_server(
-        ["python3", "-m", "kaito_runtime.inference", f"--model={SEED_HF_ID}", f"--served-model-name={SEED_PRESET}",
-         "--download-dir=/workspace/weights", "--dtype=auto", "--adapters-dir=/mnt/adapter"],
-        {"KAITO_RUNTIME_ROOT": str(root)},
-    )
+    # The seeds' adapter Workspace serves the same base model; its compiled command runs unchanged.
+    assert _flag(inference_argv_for_seed(), "model") == SEED_HF_ID
+    server = launch_server(inference_argv_for_seed(), {**inference_env_for_seed(), "KAITO_RUNTIME_ROOT": str(root)})
     question = "what does kaito do for a cluster"  # not in the training data
-    tuned = _chat(server, "seed-qlora", question)
+    tuned = _chat(server, SEED_ADAPTER_DEST.rsplit("/", 1)[-1], question)
     base = _chat(server, SEED_PRESET, question)
     assert tuned.strip() == TRAINED_ANSWER
     assert TRAINED_ANSWER not in base
