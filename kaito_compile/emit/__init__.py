@@ -20,7 +20,7 @@ from constructs import Construct  # noqa: E402
 
 from ..gitops.sync import annotate_for_sync  # noqa: E402
 from ..plan.model import Plan  # noqa: E402
-from . import jsii_speedups  # noqa: E402
+from . import jsii_speedups, raw  # noqa: E402
 from .inference import emit_template_statefulset, emit_transformers_deployment, emit_vllm_statefulset  # noqa: E402
 from .nodes import emit_machines, emit_node_claims, emit_node_pool  # noqa: E402
 from .services import emit_services  # noqa: E402
@@ -34,6 +34,7 @@ class Emitter:
         self._chart: cdk8s.Chart | None = None
         self._charts = 0
         self._counts: list[int] = []  # objects per workspace of the pending batch, in the order added
+        self._raw: list[list[raw.RawPatch]] = []  # user data to splice into each pending object
 
     def add(self, plan: Plan, *, nvme_storage_class: bool = False, node_class_group: str = "",
             node_class_kind: str = "") -> None:
@@ -44,15 +45,17 @@ class Emitter:
         scope = Construct(self._chart, f"workspace-{len(self._counts)}")
         objects = _emit_workspace(scope, plan, nvme_storage_class, node_class_group, node_class_kind)
         self._counts.append(len(objects))
+        self._raw += [raw.take(obj) for obj in objects]
 
     def synth(self) -> list[list[dict]]:
         """The objects of each workspace added since the last call, in the order they were added."""
         if self._chart is None:
             return []
-        objects, counts = self._chart.to_json(), self._counts
-        self._chart, self._counts = None, []
+        objects, counts, patches = self._chart.to_json(), self._counts, self._raw
+        self._chart, self._counts, self._raw = None, [], []
         if len(objects) != sum(counts):
             raise RuntimeError(f"the chart synthesized {len(objects)} objects, the emitters created {sum(counts)}")
+        objects = [raw.apply(obj, obj_patches) for obj, obj_patches in zip(objects, patches, strict=True)]
         ends = itertools.accumulate(counts)
         return [annotate_for_sync(objects[end - count:end]) for end, count in zip(ends, counts)]
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import copy
 
-import cdk8s
 from cdk8s_plus_33 import k8s
 from constructs import Construct
 
 from ..plan.model import AdapterPlan, Plan
+from . import raw
 from .common import (
     INFERENCE_PORT,
     affinity_json,
@@ -94,8 +94,7 @@ def _patch_user_volumes(obj: k8s.ApiObject, plan: Plan, path: str, *, at: int | 
     """User VolumeSources are schemaless in the CRD; they are added verbatim, from index ``at`` (default: last)."""
     for i, adapter in enumerate(_volume_adapters(plan)):
         where = f"{path}/-" if at is None else f"{path}/{at + i}"
-        obj.add_json_patch(cdk8s.JsonPatch.add(where, {"name": f"adapter-volume-{adapter.name}",
-                                                       **adapter.volume_source}))
+        raw.add(obj, where, {"name": f"adapter-volume-{adapter.name}", **adapter.volume_source})
 
 
 def _image_pull_secrets(plan: Plan) -> list[k8s.LocalObjectReference] | None:
@@ -350,5 +349,5 @@ def emit_template_statefulset(scope: Construct, plan: Plan) -> k8s.KubeStatefulS
                                           replicas=plan.node_count,
                                           selector=k8s.LabelSelector(match_labels=labels),
                                           template=k8s.PodTemplateSpec(metadata=k8s.ObjectMeta(labels=labels))))
-    statefulset.add_json_patch(cdk8s.JsonPatch.replace("/spec/template", template))
+    raw.replace(statefulset, "/spec/template", template)
     return statefulset

@@ -9,11 +9,11 @@ pusher waiting for a marker that never comes.
 
 from __future__ import annotations
 
-import cdk8s
 from cdk8s_plus_33 import k8s
 from constructs import Construct
 
 from ..plan.model import Plan
+from . import raw
 from .common import (
     WORKSPACE_LABEL,
     docker_config_volume,
@@ -153,7 +153,7 @@ def emit_tuning_job(scope: Construct, plan: Plan) -> k8s.KubeJob:
                               automount_service_account_token=False,
                           ))))
     for name, source in user_volumes:
-        job.add_json_patch(cdk8s.JsonPatch.add("/spec/template/spec/volumes/-", {"name": name, **source}))
+        raw.add(job, "/spec/template/spec/volumes/-", {"name": name, **source})
     return job
 
 

@@ -1,0 +1,56 @@
+"""User-supplied raw Kubernetes data (VolumeSources, pod templates), added after cdk8s synthesis.
+
+A typed cdk8s object applies its JSON patches and then passes the whole document through its struct
+converters, which expect Quantity and IntOrString *objects*: a raw ``sizeLimit: 1Gi`` or a template's
+``nvidia.com/gpu: "1"`` would silently vanish. So raw data is recorded here against its object and
+spliced into the plain JSON the chart produced (JSON-pointer ``add``/``replace`` semantics).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import cdk8s
+
+
+@dataclass(frozen=True)
+class RawPatch:
+    op: str  # "add" or "replace"
+    path: str  # JSON pointer; "-" appends to a list
+    value: Any
+
+
+_PENDING: dict[int, list[RawPatch]] = {}
+
+
+def add(obj: cdk8s.ApiObject, path: str, value: Any) -> None:
+    _PENDING.setdefault(id(obj), []).append(RawPatch("add", path, copy.deepcopy(value)))
+
+
+def replace(obj: cdk8s.ApiObject, path: str, value: Any) -> None:
+    _PENDING.setdefault(id(obj), []).append(RawPatch("replace", path, copy.deepcopy(value)))
+
+
+def take(obj: cdk8s.ApiObject) -> list[RawPatch]:
+    """The raw patches recorded for ``obj`` (removed from the pending set)."""
+    return _PENDING.pop(id(obj), [])
+
+
+def apply(document: dict, patches: list[RawPatch]) -> dict:
+    for patch in patches:
+        *parents, last = [part.replace("~1", "/").replace("~0", "~") for part in patch.path.split("/")[1:]]
+        target: Any = document
+        for part in parents:
+            target = target[int(part)] if isinstance(target, list) else target.setdefault(part, {})
+        if isinstance(target, list):
+            if last == "-":
+                target.append(patch.value)
+            elif patch.op == "add":
+                target.insert(int(last), patch.value)
+            else:
+                target[int(last)] = patch.value
+        else:
+            target[last] = patch.value
+    return document
