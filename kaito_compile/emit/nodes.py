@@ -6,12 +6,12 @@ namespace. Names are derived from namespace, workspace and index only (Kaito's a
 
 from __future__ import annotations
 
-import hashlib
 
 import cdk8s
 from constructs import Construct
 
 from ..plan.model import Plan
+from ..plan.names import node_pool_name
 from .common import WORKSPACE_LABEL, WORKSPACE_NAMESPACE_LABEL, common_annotations, common_labels
 
 NODEPOOL_LABEL = "karpenter.sh/nodepool"
@@ -20,20 +20,6 @@ NODE_CLASS_REF = {
     "azure": {"group": "kaito.sh", "kind": "KaitoNodeClass", "name": "default"},
     "aws": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "default"},
 }
-
-
-def node_claim_name(namespace: str, workspace: str, index: int) -> str:
-    """``ws`` + 9 hex characters, Kaito's shape, but derived from the workspace and the index."""
-    digest = hashlib.sha256(f"{namespace}/{workspace}/{index}".encode()).hexdigest()
-    return f"ws{digest[:9]}"
-
-
-def node_pool_name(namespace: str, workspace: str) -> str:
-    """``<ns>-<ws>``; when longer than 63, 53 characters + ``-`` + 9 hex of its sha256 (as Kaito)."""
-    name = f"{namespace}-{workspace}"
-    if len(name) <= 63:
-        return name
-    return f"{name[:53]}-{hashlib.sha256(name.encode()).hexdigest()[:9]}"
 
 
 def _api_object(scope: Construct, plan: Plan, api_version: str, kind: str, name: str, labels: dict[str, str],

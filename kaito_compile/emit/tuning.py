@@ -96,7 +96,8 @@ def _pusher(plan: Plan) -> k8s.Container:
     return k8s.Container(
         name="pusher", image=plan.images.tuning,
         command=["python3", "-m", "kaito_runtime.artifact", "push"],
-        args=[f"--image={plan.tuning.output_image}", f"--source={out}", f"--wait-for={out}/{COMPLETION_MARKER}"],
+        args=[f"--image={plan.tuning.output_image}", f"--source={out}", f"--wait-for={out}/{COMPLETION_MARKER}",
+              f"--model-name={plan.tuning.preset_name}"],
         env=[k8s.EnvVar(name="DOCKER_CONFIG", value="/root/.docker")],
         volume_mounts=[mount("docker-config", "/root/.docker", read_only=True), mount("results-volume", out)],
         security_context=restricted_security_context())

@@ -13,7 +13,6 @@ from kaito_runtime.tuning import config as training
 
 from ..catalog.models import ModelEntry
 from ..diagnostics import Diagnostic, SpecError
-from ..emit.nodes import node_claim_name
 from ..rules import Validated, facts
 from ..rules.registry import RuleContext
 from ..rules.resource import P1, sanitized_match_labels
@@ -21,6 +20,7 @@ from ..sizing.gpu import GpuConfig, SizingError
 from ..sizing.transformers import transformers_dtype
 from ..sizing.vllm import estimate_nodes, explicit_max_model_len, sizing_flags
 from .model import AdapterPlan, ConfigMapPlan, Images, Plan, TuningPlan
+from .names import node_claim_name
 
 __all__ = ["Plan", "build_plan", "source_hash"]
 
@@ -135,7 +135,8 @@ def _gpu_reasons(ctx: RuleContext, model: ModelEntry | None, gpu: GpuConfig, nod
 def _node_names(validated: Validated, node_count: int) -> tuple[str, ...]:
     if validated.config.provisioner not in ("gpu-provisioner", "machine"):
         return ()
-    return tuple(node_claim_name(validated.namespace, validated.ws.name, i) for i in range(node_count))
+    instance_type = validated.ws.spec.resource.instanceType or ""
+    return tuple(node_claim_name(validated.namespace, validated.ws.name, instance_type, i) for i in range(node_count))
 
 
 def _adapters(ctx: RuleContext) -> tuple[AdapterPlan, ...]:
@@ -236,7 +237,7 @@ def _tuning_parts(ctx: RuleContext, model: ModelEntry) -> dict:
         raise _fail(ctx, ("tuning", "config"), f"cannot derive the training output directory: {exc}") from exc
     source, output = tuning.input, tuning.output
     plan = TuningPlan(
-        method=method, config_map=config_map, default_config=default, output_dir=output_dir,
+        method=method, preset_name=tuning.preset.name, config_map=config_map, default_config=default, output_dir=output_dir,
         input_urls=tuple(source.urls or ()), input_image=source.image, input_name=source.name,
         input_pull_secrets=tuple(source.imagePullSecrets or ()), input_volume=source.volumeSource,
         output_image=output.image, output_push_secret=output.imagePushSecret, output_volume=output.volumeSource)

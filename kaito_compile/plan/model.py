@@ -28,6 +28,8 @@ class AdapterPlan:
 @dataclass(frozen=True)
 class TuningPlan:
     method: str
+    preset_name: str
+    """``tuning.preset.name`` as written: the pushed adapter image's ``sh.kaito.model.name`` annotation."""
     config_map: str
     """Name of the ConfigMap mounted at /mnt/config (the user's, or ours with Kaito's defaults)."""
     default_config: str | None

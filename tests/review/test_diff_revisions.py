@@ -76,14 +76,14 @@ def test_the_base_is_compiled_with_its_own_config(outputs):
                        "new": "ghcr.io/kaito-compile/kaito-inference:0.2.0"}]
 
 
-def test_node_claims_changing_instance_type_are_flagged_for_replacement(outputs):
+def test_a_new_instance_type_swaps_node_claims_instead_of_patching_an_immutable_spec(outputs):
     report = json.loads(outputs["json"])
     phi = next(ws for ws in report["workspaces"] if ws["workspace"] == "team-b/workspace-phi")
-    replaced = [(o["kind"], r["path"]) for o in phi["objects"] for r in o["replacements"]]
-    assert replaced == [("NodeClaim", "spec")]
+    claims = sorted(o["status"] for o in phi["objects"] if o["kind"] == "NodeClaim")
+    assert claims == ["added", "removed"]
+    assert [r for o in phi["objects"] for r in o["replacements"]] == []
     statefulset = next(o for o in phi["objects"] if o["kind"] == "StatefulSet")
     assert statefulset["effect"] == "rollout"
-    assert "Replaced on sync" in outputs["markdown"] and "Replaced on sync" in outputs["text"]
 
 
 def test_same_revision_has_no_changes_and_exit_code_reports_them(repo, monkeypatch):
