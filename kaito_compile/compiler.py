@@ -107,6 +107,9 @@ def load_and_validate(paths: list[str], configs: ConfigResolver, catalogs: Catal
 def _validate_file(file: str, docs: list[Document], problems: list[Diagnostic], config: ProjectConfig, catalog,
                    old_workspaces: dict[tuple[str, str], ParsedWorkspace]) -> _SpecFile:
     documents: list[tuple[list[Diagnostic], _Workspace | None]] = []
+    if not problems and all(doc.data is None for doc in docs):
+        problems = [Diagnostic("KC-N003", "file holds no YAML documents (empty, or comments only)", Severity.WARNING,
+                               file=file)]
     for doc in docs:
         ws, doc_problems = parse_document(doc, byo=not config.node_auto_provisioning)
         if ws is None:

@@ -16,6 +16,7 @@ OTHER_CODES = [
     ("KC-S005", "project config refers to a missing file"), ("KC-S010", "unsupported apiVersion / not a Workspace"),
     ("KC-N001", "note: document ignored (not a kaito.sh Workspace)"),
     ("KC-N002", "note: kaito.sh object other than Workspace ignored"),
+    ("KC-N003", "warning: a file with no YAML documents (empty, or comments only)"),
     ("KC-E001…E010", "tool errors (exit code 2): unreadable paths, bad git revisions, output directory problems"),
 ]
 
