@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
@@ -39,12 +39,17 @@ class Catalogs:
     def __init__(self) -> None:
         self._loaded: dict[int, object] = {}
 
-    def for_config(self, config: ProjectConfig):
-        from .catalog import load_catalog
-
+    def for_config(self, config: ProjectConfig, *, load: Callable[[ProjectConfig], object] | None = None):
+        """The catalog of ``config``, loaded by ``load`` (default: :func:`~.catalog.load_catalog`) the first time."""
         if id(config) not in self._loaded:
-            self._loaded[id(config)] = load_catalog(config)
+            self._loaded[id(config)] = (load or _load_catalog)(config)
         return self._loaded[id(config)]
+
+
+def _load_catalog(config: ProjectConfig):
+    from .catalog import load_catalog
+
+    return load_catalog(config)
 
 
 class Progress(Protocol):
@@ -248,12 +253,13 @@ class _CompileRun:
     # --- spec files -----------------------------------------------------------------------------------------
 
     def _spec_key(self, name: str, raw: bytes, config: ProjectConfig) -> str | None:
-        from .cache import config_digest, spec_key
+        from .cache import catalog_key, config_digest, spec_key
 
         if self.cache is None:
             return None
         if id(config) not in self._config_digests:
             self._config_digests[id(config)] = config_digest(config)
+            self.cache.keep("catalog", catalog_key(config))  # the next edit of a spec under this config needs it
         return spec_key(name, _posix(name), raw, self._config_digests[id(config)])
 
     def _cached_spec(self, name: str, key: str | None) -> _SpecFile | None:
@@ -271,7 +277,8 @@ class _CompileRun:
         docs: list[Document] = []
         if text is not None:
             docs, problems = parse_documents(text, name)
-        spec = _validate_file(name, docs, problems, config, self.catalogs.for_config(config), {})
+        catalog = self.catalogs.for_config(config, load=self._load_catalog)
+        spec = _validate_file(name, docs, problems, config, catalog, {})
         for item in spec.workspaces():
             if item.validated is not None:
                 self._plan(item)
@@ -279,6 +286,21 @@ class _CompileRun:
             self.cache.put("spec", pending.key, _spec_payload(spec))
         self._advance()
         return spec
+
+    def _load_catalog(self, config: ProjectConfig):
+        """The catalog from the cache (parsing the catalogs' YAML with positions is most of a one-spec rebuild),
+        else loaded and cached."""
+        from .cache import catalog_from_payload, catalog_key, catalog_payload
+
+        if self.cache is None:
+            return _load_catalog(config)
+        key = catalog_key(config)
+        payload = self.cache.get("catalog", key)
+        catalog = None if payload is None else catalog_from_payload(payload)
+        if catalog is None:
+            catalog = _load_catalog(config)
+            self.cache.put("catalog", key, catalog_payload(catalog))
+        return catalog
 
     def _plan(self, item: _Workspace) -> None:
         from .cache import workspace_key

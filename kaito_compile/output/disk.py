@@ -22,20 +22,30 @@ class DiskState:
 
 def scan(out_dir: Path) -> DiskState:
     state = DiskState()
-    if not out_dir.is_dir():
-        return state
-    for root, dirnames, filenames in os.walk(out_dir):
-        relative = Path(root).relative_to(out_dir).as_posix()
-        prefix = "" if relative == "." else relative + "/"
-        real_dirs = [name for name in dirnames if not os.path.islink(os.path.join(root, name))]
-        linked_dirs = [name for name in dirnames if name not in real_dirs]
-        dirnames[:] = real_dirs  # os.walk must not descend into symlinked directories
-        if prefix:
-            state.dirs.add(relative)
-            if not dirnames and not filenames:
-                state.empty_dirs.add(relative)
-        state.entries.update(prefix + name for name in filenames + linked_dirs)
+    if out_dir.is_dir():
+        _scan_into(state, os.fspath(out_dir), "")
     return state
+
+
+def _scan_into(state: DiskState, directory: str, prefix: str) -> None:
+    """Add what ``directory`` holds; ``prefix`` is its relative path plus ``/`` ("" for the root). Like ``os.walk``:
+    a directory that cannot be listed is left out, and a symlink to a directory is not descended into (it is an
+    entry, and does not make its directory non-empty)."""
+    try:
+        with os.scandir(directory) as listing:
+            children = [(entry.name, entry.path, entry.is_dir(follow_symlinks=False), entry.is_dir())
+                        for entry in listing]
+    except OSError:
+        return
+    if prefix:
+        state.dirs.add(prefix[:-1])
+        if not any(real_dir or not to_dir for _, _, real_dir, to_dir in children):
+            state.empty_dirs.add(prefix[:-1])
+    for name, path, real_dir, _ in children:
+        if real_dir:
+            _scan_into(state, path, prefix + name + "/")
+        else:
+            state.entries.add(prefix + name)
 
 
 @dataclass(frozen=True)

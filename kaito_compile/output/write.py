@@ -157,7 +157,7 @@ def _plan(tree: Mapping[str, bytes], out: Path) -> _Plan:
     for path, data in tree.items():
         if path not in state.entries:
             created.append(path)
-        elif _same_bytes(out / path, data):
+        elif _same_bytes(f"{out}/{path}", data):
             unchanged.append(path)
         else:
             updated.append(path)
@@ -184,12 +184,12 @@ def _check_conflicts(
         target = out / path
         if path in state.dirs:
             raise OwnershipConflict(f"{target} is a directory, but kaito-compile generates a file there")
-        blocking = sorted(parent for parent in _parents_of([path]) if parent in remaining)
+        blocking = sorted(parent for parent in _parents(path) if parent in remaining)
         if blocking:
             raise OwnershipConflict(f"{out / blocking[0]} is a file, but kaito-compile needs a directory there")
         if path not in state.entries:
             continue
-        if not stat.S_ISREG(target.lstat().st_mode):
+        if not stat.S_ISREG(os.lstat(f"{out}/{path}").st_mode):
             raise OwnershipConflict(f"{target} is not a regular file, but kaito-compile generates a file there")
         if path != LOCK_FILE and path not in listed and not carries_header(target) and not _same_bytes(
             target, tree[path]
@@ -200,16 +200,23 @@ def _check_conflicts(
             )
 
 
-def _same_bytes(path: Path, data: bytes) -> bool:
-    info = path.lstat()
-    return stat.S_ISREG(info.st_mode) and info.st_size == len(data) and path.read_bytes() == data
+def _same_bytes(path: Path | str, data: bytes) -> bool:
+    info = os.lstat(path)
+    if not stat.S_ISREG(info.st_mode) or info.st_size != len(data):
+        return False
+    with open(path, "rb") as handle:
+        return handle.read() == data
+
+
+def _parents(path: str) -> list[str]:
+    parts = path.split("/")
+    return ["/".join(parts[:depth]) for depth in range(1, len(parts))]
 
 
 def _parents_of(paths: list[str]) -> set[str]:
     parents = set()
     for path in paths:
-        parts = path.split("/")
-        parents.update("/".join(parts[:depth]) for depth in range(1, len(parts)))
+        parents.update(_parents(path))
     return parents
 
 
@@ -243,16 +250,17 @@ def _reconcile(tree: Mapping[str, bytes], out: Path, plan: _Plan, spare: Path) -
         _remove(spare / directory)  # nothing below a directory the tree does not have is wanted
     _copy_mode(out, spare)
     for directory in plan.dirs:
-        target = spare / directory
-        if os.path.lexists(target) and not (out / directory).is_dir():
-            _remove(target)  # new in out: made afresh, with the mode mkdir gives, as _build would
+        source, target = f"{out}/{directory}", f"{spare}/{directory}"
+        if os.path.lexists(target) and not os.path.isdir(source):
+            _remove(Path(target))  # new in out: made afresh, with the mode mkdir gives, as _build would
         if not os.path.lexists(target):
-            target.mkdir()
-        _copy_mode(out / directory, target)
+            os.mkdir(target)
+        _copy_mode(source, target)
     for path in plan.carried:
-        if not _same_inode(out / path, spare / path):
-            _unlink(spare / path)
-            _link(out / path, spare / path)
+        source, target = f"{out}/{path}", f"{spare}/{path}"
+        if not _same_inode(source, target):
+            _unlink(Path(target))
+            _link(source, target)
     for path in [*plan.result.created, *plan.result.updated]:
         _unlink(spare / path)  # never write into an existing file: it may be a hard link of a file in out
         with open(spare / path, "xb") as handle:
@@ -267,9 +275,9 @@ def _keep_as_spare(staging: Path, previous: Path, spare: Path) -> None:
         os.rename(replaced, spare)
 
 
-def _same_inode(first: Path, second: Path) -> bool:
+def _same_inode(first: Path | str, second: Path | str) -> bool:
     try:
-        a, b = first.lstat(), second.lstat()
+        a, b = os.lstat(first), os.lstat(second)
     except FileNotFoundError:
         return False
     return (a.st_ino, a.st_dev) == (b.st_ino, b.st_dev)
@@ -282,12 +290,17 @@ def _unlink(path: Path) -> None:
         os.unlink(path)
 
 
-def _copy_mode(source: Path, target: Path) -> None:
-    if source.is_dir():
-        target.chmod(stat.S_IMODE(source.stat().st_mode))
+def _copy_mode(source: Path | str, target: Path | str) -> None:
+    """Give directory ``target`` the permissions of directory ``source``, when it exists and they differ."""
+    try:
+        wanted = os.stat(source).st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(wanted) and stat.S_IMODE(wanted) != stat.S_IMODE(os.stat(target).st_mode):
+        os.chmod(target, stat.S_IMODE(wanted))
 
 
-def _link(source: Path, target: Path) -> None:
+def _link(source: Path | str, target: Path | str) -> None:
     try:
         os.link(source, target, follow_symlinks=False)
     except OSError as error:
