@@ -25,6 +25,24 @@ def common_annotations(plan: Plan) -> dict[str, str]:
     return {SPEC_HASH_ANNOTATION: plan.source_hash}
 
 
+# kube-linter check → Polaris check, both failed by a container that runs as root with a writable root filesystem
+ROOT_CHECKS = {"run-as-non-root": "runAsRootAllowed", "no-read-only-root-fs": "notReadOnlyRootFilesystem",
+               "privilege-escalation-container": "privilegeEscalationAllowed"}
+VLLM_EXEMPTION = ("Kaito's vLLM base image runs as root with a writable root filesystem (and provisions the CUDA "
+                  "toolkit on the node through a hostPath); kaito-compile cannot restrict it")
+TEMPLATE_EXEMPTION = "the user's pod template (inference.template) sets its own securityContext; kaito-compile keeps it"
+
+
+def linter_exemptions(reason: str) -> dict[str, str]:
+    """kube-linter and Polaris exemptions from the root checks, with the reason, for workloads whose containers
+    kaito-compile cannot restrict (Kaito's vLLM image, the user's pod template); our own images are restricted."""
+    annotations = {}
+    for kube_linter, polaris in ROOT_CHECKS.items():
+        annotations[f"ignore-check.kube-linter.io/{kube_linter}"] = reason
+        annotations[f"polaris.fairwinds.com/{polaris}-exempt"] = "true"
+    return annotations
+
+
 def metadata(plan: Plan, name: str, *, namespaced: bool = True, labels: dict[str, str] | None = None,
              annotations: dict[str, str] | None = None) -> k8s.ObjectMeta:
     return k8s.ObjectMeta(

@@ -21,12 +21,15 @@ from .common import (
     INFERENCE_PORT,
     affinity_json,
     inference_toleration_specs,
+    TEMPLATE_EXEMPTION,
+    VLLM_EXEMPTION,
     WORKSPACE_LABEL,
     docker_config_volume,
     empty_dir,
     gpu_resources,
     inference_tolerations,
     int_or_string,
+    linter_exemptions,
     metadata,
     mount,
     node_affinity,
@@ -308,7 +311,8 @@ def emit_vllm_statefulset(scope: Construct, plan: Plan, *, nvme_storage_class: b
                 resources=k8s.VolumeResourceRequirements(
                     requests={"storage": quantity(plan.disk_size)})))]
     statefulset = k8s.KubeStatefulSet(scope, "statefulset", metadata=metadata(
-        plan, plan.workspace, annotations={"workspace.kaito.io/revision": "1"}), spec=k8s.StatefulSetSpec(
+        plan, plan.workspace, annotations={"workspace.kaito.io/revision": "1", **linter_exemptions(VLLM_EXEMPTION)}),
+        spec=k8s.StatefulSetSpec(
         replicas=plan.node_count,
         selector=k8s.LabelSelector(match_labels=labels),
         service_name=f"{plan.workspace}-headless",
@@ -344,7 +348,8 @@ def emit_template_statefulset(scope: Construct, plan: Plan) -> k8s.KubeStatefulS
     if affinity is not None:
         pod["affinity"] = affinity
     pod["tolerations"] = list(pod.get("tolerations") or []) + inference_toleration_specs(plan)
-    statefulset = k8s.KubeStatefulSet(scope, "statefulset", metadata=metadata(plan, plan.workspace),
+    statefulset = k8s.KubeStatefulSet(scope, "statefulset", metadata=metadata(
+        plan, plan.workspace, annotations=linter_exemptions(TEMPLATE_EXEMPTION)),
                                       spec=k8s.StatefulSetSpec(
                                           replicas=plan.node_count,
                                           selector=k8s.LabelSelector(match_labels=labels),

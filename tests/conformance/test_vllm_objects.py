@@ -45,6 +45,9 @@ the same list is DELIBERATE_DIFFERENCES below):
   when present: Argo CD ordering nodes → config → workloads → services (kaito_compile/gitops/).
 - ConfigMap: those declared in kaito-compile.yaml are emitted beside the workload so GitOps
   applies them (Kaito expects the user to create them); their data must equal the example's.
+- ignore-check.kube-linter.io/<check> (a reason) and polaris.fairwinds.com/<check>-exempt ("true"):
+  annotations on the StatefulSet exempting Kaito's root-running vLLM image from the linters' root checks
+  (kaito_compile/emit/common.py linter_exemptions).
 
 Not ignored but asserted: flags of the vLLM command and of the health checks appear sorted
 (§6.6.1), and are otherwise compared as a dict.
@@ -86,6 +89,8 @@ DELIBERATE_DIFFERENCES = (
     ("argocd.argoproj.io/sync-wave", "annotation, when present: Argo CD sync order (gitops/sync.py)"),
     ("argocd.argoproj.io/sync-options", "SkipDryRunOnMissingResource=true on NodeClaims/NodePools, if present"),
     ("ConfigMap", "configs declared in kaito-compile.yaml are emitted so GitOps applies them"),
+    ("ignore-check.kube-linter.io/", "linter exemptions with a reason on the StatefulSet (Kaito's image runs as root)"),
+    ("polaris.fairwinds.com/", "the same exemptions for Polaris"),
 )
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -734,6 +739,10 @@ def strip_deliberate(obj: dict, workspace: str, problems: list[str]) -> dict:
     wave = annotations.pop("argocd.argoproj.io/sync-wave", None)
     if wave is not None and not re.fullmatch(r"-?[0-9]+", str(wave)):
         problems.append(f"{where}: argocd.argoproj.io/sync-wave {wave!r} is not an integer")
+    for key in [k for k in annotations if k.startswith(("ignore-check.kube-linter.io/", "polaris.fairwinds.com/"))]:
+        value = str(annotations.pop(key))
+        if obj.get("kind") != "StatefulSet" or not (value == "true" if key.startswith("polaris") else value.strip()):
+            problems.append(f"{where}: unexpected linter exemption {key}={value!r}")
     options = annotations.pop("argocd.argoproj.io/sync-options", None)
     if options is not None and (obj.get("kind") not in ("NodeClaim", "NodePool")
                                 or options != "SkipDryRunOnMissingResource=true"):
