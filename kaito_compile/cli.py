@@ -137,11 +137,10 @@ class _ProgressBar:
         if total < PROGRESS_MIN_ITEMS:
             return
         if self._progress is None:
-            from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
             self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                      TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+                                      TimeElapsedColumn(), console=_console(), transient=True)
             self._progress.start()
         self._task = self._progress.add_task(description, total=total)
 
@@ -152,6 +151,12 @@ class _ProgressBar:
     def close(self) -> None:
         if self._progress is not None:
             self._progress.stop()
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 
 def _progress_bar(opts: Options) -> _ProgressBar | None:
