@@ -45,20 +45,28 @@ def _limit_resources() -> None:
 
 
 def cli_env(**extra: str) -> dict[str, str]:
-    env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "PYTHONDONTWRITEBYTECODE": "1",
-           "HF_HUB_OFFLINE": "1", **extra}
-    for name in ("KAITO_COMPILE_DEBUG", "KAITO_COMPILE_TEST_PAUSE"):  # test what a user gets: no traceback, no pause
-        env.pop(name, None)
-    return env
+    """The test's environment for the CLI, without debugging or pause switches unless ``extra`` sets them: test
+    what a user gets (no traceback, no pause)."""
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("KAITO_COMPILE_DEBUG", "KAITO_COMPILE_TEST_PAUSE")}
+    return {**env, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "PYTHONDONTWRITEBYTECODE": "1",
+            "HF_HUB_OFFLINE": "1", **extra}
 
 
 def start_cli(args: list[str], *, cwd: Path, logs: Path, env: dict[str, str] | None = None,
               stdin: int | None = subprocess.DEVNULL) -> subprocess.Popen:
-    """Start ``kaito-compile ARGS`` limited to 1 GiB of address space and 30 s of CPU; output in ``logs``."""
+    """Start ``kaito-compile ARGS`` limited to 1 GiB of address space and 30 s of CPU; output in ``logs``.
+
+    The process leads a session of its own, so that :func:`kill_cli` reaches its node (jsii) child as well."""
     logs.mkdir(parents=True, exist_ok=True)
     with (logs / "stdout").open("wb") as out, (logs / "stderr").open("wb") as err:
         return subprocess.Popen([*CLI, *args], cwd=cwd, env=env or cli_env(), stdin=stdin, stdout=out, stderr=err,
-                                preexec_fn=_limit_resources)
+                                preexec_fn=_limit_resources, start_new_session=True)
+
+
+def kill_cli(process: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
+    """Send ``sig`` to the CLI process and the children it started (its own process group)."""
+    os.killpg(process.pid, sig)
 
 
 def wait_cli(process: subprocess.Popen, args: list[str], logs: Path, *, started: float,
@@ -70,7 +78,7 @@ def wait_cli(process: subprocess.Popen, args: list[str], logs: Path, *, started:
         if pid:
             break
         if time.monotonic() > deadline:
-            process.send_signal(signal.SIGKILL)
+            kill_cli(process)
             pid, status, usage = os.wait4(process.pid, 0)
             break
         time.sleep(0.02)
