@@ -52,13 +52,19 @@ class Node(Section):
     ready: bool = True
 
 
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+CONFIG_KEY = r"^[-._a-zA-Z0-9]+$"
+
+
 class ConfigMapSource(Section):
     """A ConfigMap a spec refers to (inference.config, tuning.config): inline data or files."""
 
-    name: str
-    namespace: str = "default"
+    name: str = Field(pattern=DNS_SUBDOMAIN, max_length=253)
+    namespace: str = Field("default", pattern=DNS_LABEL, max_length=63)
     data: dict[str, str] = Field(default_factory=dict)
-    files: dict[str, str] = Field(default_factory=dict, description="key → path relative to the config file")
+    files: dict[str, str] = Field(default_factory=dict, description="key → path relative to the config file, "
+                                  "inside its directory (no absolute paths, no '..')")
 
 
 class Karpenter(Section):
@@ -105,6 +111,19 @@ class ProjectConfig(Section):
 
     def config_map(self, namespace: str, name: str) -> dict[str, str] | None:
         return self._config_maps.get((namespace, name))
+
+
+def _file_reference_problem(base: Path, relative: str) -> str | None:
+    """Files a config may read: regular files inside its own directory tree (their content lands in out/)."""
+    path = Path(relative)
+    if path.is_absolute() or ".." in path.parts:
+        return f"{relative!r} must be a path inside the config's directory (no absolute paths, no '..')"
+    target = (base / path).resolve()
+    if base.resolve() not in target.parents:
+        return f"{relative!r} leads outside the config's directory"
+    if not target.is_file():
+        return f"no such file {relative!r}"
+    return None
 
 
 def config_schema() -> dict:
@@ -179,9 +198,12 @@ def _config_problems(doc: Document, data: Any) -> list[Diagnostic]:
         problems.extend(explain(doc, error))
     cms = data.get("configMaps") if isinstance(data, dict) else None
     for i, cm in enumerate(cms or []):
+        if not isinstance(cm, dict):
+            continue
         for key, rel in (cm.get("files") or {}).items():
-            if not (Path(doc.file).parent / rel).is_file():
-                problems.append(Diagnostic("KC-S005", f"configMaps[{i}].files.{key}: no such file {rel!r}",
+            problem = _file_reference_problem(Path(doc.file).parent, str(rel))
+            if problem:
+                problems.append(Diagnostic("KC-S005", f"configMaps[{i}].files.{key}: {problem}",
                                            span=doc.span(("configMaps", i, "files", key))))
     return problems
 

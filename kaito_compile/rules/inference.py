@@ -7,6 +7,7 @@ import yaml
 
 from . import facts
 from ..catalog import PresetStatus
+from .k8snames import dns1123_subdomain_errors
 from .registry import RuleContext, StopChecks, define, group
 from .resource import is_inference
 from .tuning import T7, T8, is_tuning
@@ -32,6 +33,13 @@ IC3 = define("IC3", "inference-config", "inference_config.yaml does not parse",
 IC4 = define("IC4", "inference-config", "max-model-len invalid or above the model's context",
              "webhook (vLLM): 'max-model-len must be an integer' / 'max-model-len %d exceeds model's maximum "
              "supported context window %d (ModelTokenLimit)'")
+
+I17 = define("I17", "inference", "invalid modelAccessSecret or ConfigMap name",
+             "not checked by Kaito: presetOptions.modelAccessSecret and inference/tuning config name a Secret or "
+             "ConfigMap (DNS-1123 subdomains); the API server refuses the workload otherwise")
+I18 = define("I18", "inference", "template is not a pod template",
+             "Kaito's CRD keeps inference.template schemaless; kaito-compile requires spec.containers to be a list "
+             "of containers with names and images, or the StatefulSet is refused by the API server")
 
 CONFIG_KEY = "inference_config.yaml"
 
@@ -61,6 +69,42 @@ def check_preset_name(ctx: RuleContext) -> None:
     if not resolution.ok:
         ctx.error(I12, path, resolution.message, hints=resolution.hints)
         raise StopChecks
+
+
+@group("inference", applies=lambda ctx: ctx.spec.inference is not None or ctx.spec.tuning is not None)
+def check_referenced_names(ctx: RuleContext) -> None:
+    for section in ("inference", "tuning"):
+        spec = getattr(ctx.spec, section)
+        if spec is None:
+            continue
+        options = spec.preset.presetOptions if spec.preset else None
+        if options is not None and options.modelAccessSecret is not None:
+            _check_object_name(ctx, (section, "preset", "presetOptions", "modelAccessSecret"), "Secret",
+                               options.modelAccessSecret)
+        if spec.config is not None:
+            _check_object_name(ctx, (section, "config"), "ConfigMap", spec.config)
+
+
+def _check_object_name(ctx: RuleContext, path: tuple, kind: str, name: str) -> None:
+    errors = dns1123_subdomain_errors(name)
+    if errors:
+        ctx.error(I17, path, f"invalid {kind} name {name!r}: {'; '.join(errors)}")
+
+
+@group("inference", applies=lambda ctx: is_inference(ctx) and ctx.spec.inference.template is not None)
+def check_template_shape(ctx: RuleContext) -> None:
+    template = ctx.spec.inference.template
+    spec = template.get("spec")
+    containers = spec.get("containers") if isinstance(spec, dict) else None
+    path = ("inference", "template")
+    if not isinstance(containers, list) or not containers:
+        ctx.error(I18, (*path, "spec", "containers") if isinstance(spec, dict) else path,
+                  "inference.template.spec.containers must be a non-empty list of containers", key=True)
+        return
+    for i, container in enumerate(containers):
+        if not isinstance(container, dict) or not isinstance(container.get("name"), str) or \
+                not isinstance(container.get("image"), str):
+            ctx.error(I18, (*path, "spec", "containers", i), "each container needs a string name and image")
 
 
 @group("inference", applies=is_inference)

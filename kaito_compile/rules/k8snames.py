@@ -37,3 +37,27 @@ def dns1123_subdomain_errors(value: str) -> list[str]:
         errors.append("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
                       "'.', and must start and end with an alphanumeric character (e.g. 'example.com')")
     return errors
+
+
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$")
+
+
+def label_key_errors(key: str) -> list[str]:
+    """apimachinery's IsQualifiedName: ``[prefix/]name``, prefix a DNS subdomain, name ≤63 of [A-Za-z0-9-_.]."""
+    prefix, slash, name = key.rpartition("/")
+    errors = []
+    if slash and (not prefix or dns1123_subdomain_errors(prefix)):
+        errors.append("the prefix before '/' must be a lowercase DNS subdomain")
+    if not name or len(name) > 63 or not _LABEL_NAME.match(name):
+        errors.append("the name must be at most 63 characters of letters, digits, '-', '_' or '.', starting and "
+                      "ending with a letter or digit")
+    return errors
+
+
+def label_value_errors(value: str) -> list[str]:
+    if value == "":
+        return []
+    if len(value) > 63 or not _LABEL_NAME.match(value):
+        return ["a label value must be at most 63 characters of letters, digits, '-', '_' or '.', starting and "
+                "ending with a letter or digit"]
+    return []

@@ -3,7 +3,7 @@ annotations (C4–C7, runtime) and the inference/tuning choice (C1–C3)."""
 
 from __future__ import annotations
 
-from .k8snames import dns1035_label_errors, dns1123_label_errors
+from .k8snames import dns1035_label_errors, dns1123_label_errors, label_key_errors, label_value_errors
 from .registry import RuleContext, StopChecks, define, group
 
 R0 = define("R0", "names", "Workspace name must be a DNS-1123 label",
@@ -38,7 +38,15 @@ C8 = define("C8", "annotations", "unknown runtime",
             "Kaito treats any kaito.sh/runtime value other than 'transformers' as vLLM; kaito-compile refuses "
             "values other than 'transformers' and 'vllm' so a typo cannot switch the runtime silently")
 
+C9 = define("C9", "spec", "labelSelector labels must be Kubernetes labels",
+            "not checked by Kaito: matchLabels become node affinity terms and NodeClaim/NodePool labels, which the "
+            "API server refuses when a key or value is not a valid label")
+C10 = define("C10", "spec", "resource.count out of range",
+             "not bounded by Kaito: kaito-compile refuses more than 1,000 nodes for one workspace (one object per "
+             "node is emitted; a typo must not exhaust memory or a cloud quota)")
+
 MAX_WORKSPACE_NAME = 52
+MAX_NODES = 1000
 ANNOTATION_PATH = ("metadata", "annotations")
 
 
@@ -91,6 +99,28 @@ def check_instance_type_vs_provisioning(ctx: RuleContext) -> None:
     elif ctx.config.node_auto_provisioning and not instance_type:
         ctx.error(C3, ("resource",), "missing field(s): instanceType is required when node auto-provisioning "
                   "is enabled", key=True, notes=(f"the project config sets provisioner: {ctx.config.provisioner}",))
+
+
+@group("spec")
+def check_label_syntax(ctx: RuleContext) -> None:
+    selector = ctx.spec.resource.labelSelector
+    for key, value in (selector.matchLabels or {}).items():
+        path = ("resource", "labelSelector", "matchLabels", key)
+        problems = label_key_errors(key) + label_value_errors(value)
+        if problems:
+            ctx.error(C9, path, f"invalid label {key}={value!r}: {'; '.join(problems)}", key=bool(label_key_errors(key)))
+    for i, expr in enumerate(selector.matchExpressions or []):
+        path = ("resource", "labelSelector", "matchExpressions", i)
+        problems = label_key_errors(expr.key) + [e for v in expr.values or [] for e in label_value_errors(v)]
+        if problems:
+            ctx.error(C9, path, f"invalid label expression on {expr.key!r}: {'; '.join(problems)}")
+
+
+@group("spec")
+def check_node_count(ctx: RuleContext) -> None:
+    count = ctx.spec.resource.count
+    if count is not None and not 1 <= count <= MAX_NODES:
+        ctx.error(C10, ("resource", "count"), f"resource.count {count} is out of range: use 1 to {MAX_NODES}")
 
 
 @group("annotations")

@@ -241,7 +241,7 @@ def test_corpus_is_large_and_documented():
         assert f"`{case.name}`" in readme, f"{case.name} is generated but not described in {CORPUS}/README.md"
     families = {case.name.split("/")[0] for case in corpus_cases()}
     assert {"malformed", "expansion", "encoding", "duplicate-keys", "unknown", "traversal", "overlong", "shell",
-            "ssrf", "admitted", "known-gap"} <= families
+            "ssrf", "admitted"} <= families
 
 
 def test_header_parser_refuses_malformed_lines(tmp_path: Path):
