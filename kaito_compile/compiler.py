@@ -232,13 +232,14 @@ class _CompileRun:
                  progress: Progress | None):
         self.configs, self.catalogs, self.cache, self.progress = configs, catalogs, cache, progress
         self._config_digests: dict[int, str] = {}
+        self._configs_by_directory: dict[str, ProjectConfig] = {}
 
     def spec_files(self, paths: list[str]) -> list[_SpecFile]:
         """Every spec file's findings, in ``paths`` order: first everything the cache holds, then the rest."""
         found: list[_SpecFile | _Pending] = []
         for path in paths:
             name, raw = read_source(path)
-            config = self.configs.for_file(name)
+            config = self._config_for(name)
             key = self._spec_key(name, raw, config)
             found.append(self._cached_spec(name, key) or _Pending(name, raw, config, key))
         self._phase("Validating", sum(1 for item in found if isinstance(item, _Pending)))
@@ -251,6 +252,16 @@ class _CompileRun:
         return [item.output for item in planned]
 
     # --- spec files -----------------------------------------------------------------------------------------
+
+    def _config_for(self, name: str) -> ProjectConfig:
+        """``configs.for_file`` once per directory (resolving a path costs a system call per component); a
+        symlinked spec file is looked up itself, its config is the one beside its target."""
+        if name == "<stdin>" or os.path.islink(name):
+            return self.configs.for_file(name)
+        directory = os.path.dirname(name)
+        if directory not in self._configs_by_directory:
+            self._configs_by_directory[directory] = self.configs.for_file(name)
+        return self._configs_by_directory[directory]
 
     def _spec_key(self, name: str, raw: bytes, config: ProjectConfig) -> str | None:
         from .cache import catalog_key, config_digest, spec_key
