@@ -31,6 +31,9 @@ from .diagnostics import Diagnostic, Severity, Span, ToolError
 
 MAX_FILE_BYTES = 8 * 1024 * 1024
 MAX_NODES = 200_000
+MAX_FILE_NODES = 100_000  # parsed nodes per file: ruamel needs ~0.1 ms each, so this bounds a parse at ~10 s of CPU,
+# about what the largest file under MAX_FILE_BYTES costs anyway; a spec file has hundreds of nodes, a file of a
+# thousand Workspaces tens of thousands
 MAX_DEPTH = 100
 
 SKIPPED_FILES = frozenset({"kaito-compile.yaml", "kustomization.yaml"})
@@ -163,7 +166,7 @@ def to_plain(node: Any, *, max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPT
 
 
 class _BudgetedComposer(Composer):
-    """Counts the nodes of a whole file as the parser produces them and stops past MAX_NODES.
+    """Counts the nodes of a whole file as the parser produces them and stops past MAX_FILE_NODES.
 
     ruamel's pure-Python parser spends about 0.1 ms per node: without a budget, a file under the size limit
     made of one-character list items takes minutes and gigabytes before ``to_plain`` could refuse it.
@@ -174,8 +177,8 @@ class _BudgetedComposer(Composer):
     def compose_node(self, parent: Any, index: Any) -> Any:
         if not self.parser.check_event(AliasEvent):  # aliases reuse a node: ``to_plain`` bounds their expansion
             self.composed += 1
-            if self.composed > MAX_NODES:
-                raise DocumentTooLarge(f"the file has more than {MAX_NODES} YAML nodes")
+            if self.composed > MAX_FILE_NODES:
+                raise DocumentTooLarge(f"the file has more than {MAX_FILE_NODES} YAML nodes; split it")
         return super().compose_node(parent, index)
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kaito_compile.source import MAX_FILE_BYTES, MAX_NODES
+from kaito_compile.source import MAX_FILE_BYTES, MAX_FILE_NODES
 
 from .cli import ADDRESS_SPACE_LIMIT, CPU_LIMIT_S, CliRun, copy_tree, run_cli, tree_bytes
 
@@ -125,7 +125,7 @@ def tiny_nodes_under_the_size_limit(directory: Path) -> list[str]:
     """As many one-character list items as fit under the size limit: ~2M nodes for the pure-Python parser."""
     path = directory / "tiny-nodes.yaml"
     path.write_text(WORKSPACE + "status:\n" + "- a\n" * ((MAX_FILE_BYTES - len(WORKSPACE)) // 4 - 10))
-    assert path.stat().st_size <= MAX_FILE_BYTES and path.read_text().count("\n- a") > 10 * MAX_NODES
+    assert path.stat().st_size <= MAX_FILE_BYTES and path.read_text().count("\n- a") > 20 * MAX_FILE_NODES
     return [str(path)]
 
 
