@@ -14,7 +14,8 @@ def lines(cache_file: Path) -> list[bytes]:
 
 
 def entry_index(cache_file: Path, kind: str, needle: bytes) -> int:
-    (index,) = [i for i, line in enumerate(lines(cache_file)) if line.startswith(kind.encode() + b" ") and needle in line]
+    (index,) = [i for i, line in enumerate(lines(cache_file))
+                if line.startswith(kind.encode() + b" ") and needle in line]
     return index
 
 
@@ -41,7 +42,8 @@ def test_an_entry_with_a_matching_checksum_but_the_wrong_shape_is_a_miss(compile
     index = entry_index(compile_repo.cache_file, "workspace", b'"workspace":"gemma"')
     kind, key, _, _ = lines(compile_repo.cache_file)[index].split(b" ", 3)
     body = json.dumps({"files": 3}).encode()
-    rewrite_line(compile_repo.cache_file, index, b" ".join([kind, key, hashlib.sha256(body).hexdigest().encode(), body]))
+    digest = hashlib.sha256(body).hexdigest().encode()
+    rewrite_line(compile_repo.cache_file, index, b" ".join([kind, key, digest, body]))
     damaged = compile_repo()
     assert damaged.emitted == ["t/gemma"] and damaged.tree == clean.tree
 
