@@ -9,6 +9,7 @@ from pathlib import Path
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel
 
+from ..spec.schema import dump_schema, model_schema
 from .derive import VllmFile
 from .models import ModelsFile
 from .skus import SkusFile
@@ -24,14 +25,11 @@ FILE_KINDS: dict[str, tuple[type[BaseModel], str]] = {
 
 def generate_schema(kind: str) -> dict:
     model, name = FILE_KINDS[kind]
-    schema = model.model_json_schema(mode="validation")
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["$id"] = f"https://kaito-compile.dev/schemas/{name}"
-    return schema
+    return model_schema(model, name)
 
 
 def render_schema(kind: str) -> str:
-    return json.dumps(generate_schema(kind), indent=2, sort_keys=True) + "\n"
+    return dump_schema(generate_schema(kind))
 
 
 def write_schemas(directory: Path = SCHEMA_DIR) -> list[Path]:

@@ -44,16 +44,24 @@ def _simplify_nullable(node: Any) -> Any:
     return node
 
 
-def generate_schema(api_version: str) -> dict:
-    model = WORKSPACE_MODELS[api_version]
+def model_schema(model, file_name: str) -> dict:
+    """The committed JSON schema of a pydantic model: draft 2020-12, nullable fields folded, a stable $id."""
     schema = _simplify_nullable(model.model_json_schema(mode="validation"))
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["$id"] = f"https://kaito-compile.dev/schemas/{SCHEMA_FILES[api_version]}"
+    schema["$id"] = f"https://kaito-compile.dev/schemas/{file_name}"
     return schema
 
 
+def dump_schema(schema: dict) -> str:
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
+def generate_schema(api_version: str) -> dict:
+    return model_schema(WORKSPACE_MODELS[api_version], SCHEMA_FILES[api_version])
+
+
 def render_schema(api_version: str) -> str:
-    return json.dumps(generate_schema(api_version), indent=2, sort_keys=True) + "\n"
+    return dump_schema(generate_schema(api_version))
 
 
 def write_schemas(directory: Path = SCHEMA_DIR) -> list[Path]:
