@@ -53,6 +53,9 @@ def build_plan(validated: Validated) -> Plan:
     section = "tuning" if kind == "tuning" else "inference"
     model = facts.model(ctx, section) if kind != "inference-template" else None
     gpu = facts.gpu_config(ctx)
+    if gpu is None and kind != "inference-template":  # e.g. a v1alpha1 Workspace on BYO nodes without instanceType
+        raise _fail(ctx, ("resource",), f"cannot size {section} without GPU figures: give resource.instanceType (a "
+                    f"{ctx.ws.api_version} Workspace is sized from its instance type, not from BYO nodes)")
     node_count, why = _node_count(ctx, kind, model, gpu)
     config = validated.config
     plan_kwargs = dict(
