@@ -6,11 +6,12 @@ stay inside the resource bounds, and leave the output directory it was pointed a
 real earlier build of a seed workspace). Cases too large to commit are generated here (see the corpus README).
 ``admitted/`` holds hostile-looking values Kaito's own rules admit: they are compiled together and the test
 checks where each value lands (one exec-form argument, never a shell) and, where declared, that the runtime
-fetcher refuses it. ``known-gap/`` cases expect what the compiler should do and fail today: strict xfails.
+fetcher refuses it. A case marked ``# known-gap:`` expects what the compiler should do and fails today: a
+strict xfail (the first corpus run found six; all are fixed and their cases now pass plainly).
 
 Header lines of a corpus file (leading comments)::
 
-    # expect: <KC-code>|error [xN] [exit N]   one line per code; 'error' = any error; N defaults to 1
+    # expect: <KC-code>|error [xN] [exit N]   one line per code ('error': any); xN: exactly N; exit: default 1
     # expect: admitted                         compiles; the checks above apply
     # fetcher: refuses                          (admitted) the runtime fetcher refuses every URL of the file
     # known-gap: <why>                          strict xfail with that reason
