@@ -140,10 +140,11 @@ def test_accepted_workspaces_emit_valid_objects(example: tuple[dict, dict]):
             assert not errors, f"{directory}/{name}:\n" + "\n".join(errors) + "\n" + yaml.safe_dump(obj)
 
 
-@FUZZ
+@settings(FUZZ, max_examples=min(FUZZ.max_examples, 200))
 @given(st.data())
 def test_strategies_draw_both_api_versions_and_kinds(data):
-    """The generators reach what the properties need: both apiVersions, inference and tuning."""
+    """The generators reach what the properties need: both apiVersions, inference and tuning (a check of the
+    generators, not of the compiler: 200 examples at most, whatever the profile)."""
     workspace = data.draw(strategies.workspaces())
     assert workspace["apiVersion"] in ("kaito.sh/v1beta1", "kaito.sh/v1alpha1")
     assert ("inference" in workspace) != ("tuning" in workspace)
