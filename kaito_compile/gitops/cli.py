@@ -69,30 +69,60 @@ def argocd(opts, out_dir: Path, repo_url: str, revision: str, project: str, dest
 
 @gitops.command("flux")
 @_out_dir_argument
-@click.option("--source", default="flux-system", show_default=True,
-              help="Name of the GitRepository that holds the output tree.")
+@click.option("--source", default=None,
+              help="Name of the GitRepository that holds the output tree [default: flux-system], or of the "
+                   "OCIRepository with --oci [default: kaito-workspaces].")
 @click.option("--source-namespace", default=None, help="Its namespace, when not the Kustomizations' own.")
 @click.option("--namespace", default="flux-system", show_default=True, help="Namespace of the Kustomizations.")
 @click.option("--interval", default="10m", show_default=True, help="How often Flux reconciles each workspace.")
 @click.option("--depends-on", "depends_on", multiple=True, metavar="[NAMESPACE/]NAME",
               help="A Kustomization every workspace waits for, e.g. the one installing Kaito's CRDs (repeatable).")
+@click.option("--oci", "oci_url", metavar="oci://HOST/REPOSITORY:TAG",
+              help="Sync the artifact `kaito-compile push` published there: also emit its OCIRepository.")
+@click.option("--oci-secret", metavar="NAME", help="With --oci: the docker-registry Secret Flux pulls with.")
+@click.option("--oci-insecure", is_flag=True, help="With --oci: the registry speaks plain http.")
 @_common_options
 @click.pass_obj
-def flux(opts, out_dir: Path, source: str, source_namespace: str | None, namespace: str, interval: str,
-         depends_on: tuple[str, ...], repo_path: str | None, target: Path | None) -> None:
-    """One Kustomization per OUT_DIR/<namespace>/<workspace>, with prune on and no dependsOn unless asked."""
-    from .flux import FluxOptions, kustomizations
+def flux(opts, out_dir: Path, source: str | None, source_namespace: str | None, namespace: str, interval: str,
+         depends_on: tuple[str, ...], oci_url: str | None, oci_secret: str | None, oci_insecure: bool,
+         repo_path: str | None, target: Path | None) -> None:
+    """One Kustomization per OUT_DIR/<namespace>/<workspace>, with prune on and no dependsOn unless asked.
+
+    With --oci they read the artifact `kaito-compile push oci://... OUT_DIR` published, through one OCIRepository.
+    """
+    from .flux import FluxOptions, kustomizations, oci_repository
     from .layout import repo_path as find_repo_path
     from .layout import unique_names, workspace_dirs
 
+    reference = _oci_reference(oci_url, source_namespace, repo_path) if oci_url else None
+    if not oci_url and (oci_secret or oci_insecure):
+        raise click.UsageError("--oci-secret and --oci-insecure go with --oci")
+
     def action() -> int:
         names = unique_names(workspace_dirs(out_dir))
-        options = FluxOptions(namespace=namespace, source=source, source_namespace=source_namespace,
-                              interval=interval, repo_path=find_repo_path(out_dir, repo_path),
-                              depends_on=depends_on)
-        return _emit(opts, "flux", kustomizations(names, options), out_dir, target)
+        options = FluxOptions(namespace=namespace, source=source or ("kaito-workspaces" if oci_url else "flux-system"),
+                              source_namespace=source_namespace, interval=interval,
+                              repo_path="" if oci_url else find_repo_path(out_dir, repo_path),
+                              depends_on=depends_on, source_kind="OCIRepository" if oci_url else "GitRepository")
+        objects = kustomizations(names, options)
+        if reference is not None:
+            url = f"oci://{reference.host}/{reference.repository}"
+            objects.insert(0, oci_repository(url, reference.tag, options, secret=oci_secret, insecure=oci_insecure))
+        return _emit(opts, "flux", objects, out_dir, target)
 
     sys.exit(_run(opts, action))
+
+
+def _oci_reference(url: str, source_namespace: str | None, repo_path: str | None):
+    from .registry import Reference
+
+    if source_namespace or repo_path:
+        raise click.UsageError("--oci emits its OCIRepository beside the Kustomizations, at the artifact's root: "
+                               "drop --source-namespace and --repo-path")
+    try:
+        return Reference.parse(url)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--oci") from None
 
 
 @gitops.command("argocd-plugin")
