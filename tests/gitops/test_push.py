@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -288,7 +289,7 @@ def flux_objects() -> list[dict]:
     patch.chdir(REPO)
     try:
         result = CliRunner().invoke(cli, ["gitops", "flux", "--oci", "oci://registry.example.com/fleet/kaito:main",
-                                          "--oci-secret", "regcred"], catch_exceptions=False)
+                                          "--oci-secret", "ghcr-auth"], catch_exceptions=False)
     finally:
         patch.undo()
     assert result.exit_code == 0, result.output
@@ -305,7 +306,7 @@ def test_flux_oci_objects_validate_against_the_flux_crds(flux_objects):
 def test_every_kustomization_points_at_a_workspace_kustomization_inside_the_artifact(flux_objects):
     repository, *kustomizations = flux_objects
     assert repository["spec"]["url"] == "oci://registry.example.com/fleet/kaito"
-    assert repository["spec"]["ref"] == {"tag": "main"} and repository["spec"]["secretRef"] == {"name": "regcred"}
+    assert repository["spec"]["ref"] == {"tag": "main"} and repository["spec"]["secretRef"] == {"name": "ghcr-auth"}
     assert repository["spec"]["layerSelector"] == {"mediaType": FLUX_CONTENT, "operation": "extract"}
     files = _tar_files(build_artifact(REPO / "out").layer.data)
     for kustomization in kustomizations:
@@ -317,3 +318,14 @@ def test_every_kustomization_points_at_a_workspace_kustomization_inside_the_arti
 def test_oci_options_need_oci():
     result = CliRunner().invoke(cli, ["gitops", "flux", "--oci-secret", "x"])
     assert result.exit_code == 2 and "go with --oci" in result.output
+
+
+@pytest.mark.skipif(not kube.upstream_available(), reason="CRDs are read from ../shared/upstream")
+def test_the_documented_oci_repository_is_what_the_command_writes(flux_objects):
+    blocks = [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```",
+                                                             (REPO / "docs" / "gitops.md").read_text(), re.DOTALL)]
+    (documented,) = [block for block in blocks if isinstance(block, dict) and block.get("kind") == "OCIRepository"]
+    assert kube.validate_crd(documented) == []
+    generated = flux_objects[0]
+    assert documented["metadata"] == generated["metadata"]
+    assert {**documented["spec"], "url": generated["spec"]["url"]} == generated["spec"]
