@@ -270,6 +270,8 @@ def _expect(reply: Response, status: int, action: str) -> None:
 
 
 def _errors(reply: Response) -> str:
+    if reply.status in (401, 403) and not reply.body:  # a HEAD reply has no body to explain itself
+        return "access denied: the registry refused the credentials (or the token they gave)"
     try:
         errors = json.loads(reply.body).get("errors") or []
         return "; ".join(f"{error.get('code')}: {error.get('message')}" for error in errors) or "(no detail)"

@@ -54,9 +54,10 @@ def _free_port() -> int:
 
 
 class LocalRegistry:
-    """docker-registry serving 127.0.0.1:<free port> from ``directory`` (optionally with htpasswd auth)."""
+    """docker-registry serving 127.0.0.1:<free port> from ``directory``, with htpasswd auth or the ``auth``
+    section given (the token flow), or none."""
 
-    def __init__(self, directory: Path, *, htpasswd: bool = False):
+    def __init__(self, directory: Path, *, htpasswd: bool = False, auth: dict | None = None):
         self.host = f"127.0.0.1:{_free_port()}"
         config = {"version": 0.1, "log": {"level": "error", "accesslog": {"disabled": True}},
                   "storage": {"filesystem": {"rootdirectory": str(directory / "storage")}},
@@ -65,6 +66,8 @@ class LocalRegistry:
             hashed = crypt.crypt(PASSWORD, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))
             (directory / "htpasswd").write_text(f"{USER}:{hashed}\n")
             config["auth"] = {"htpasswd": {"realm": "kaito-test", "path": str(directory / "htpasswd")}}
+        if auth:
+            config["auth"] = auth
         (directory / "config.yml").write_text(yaml.safe_dump(config))
         self.log = (directory / "registry.log").open("wb")
         self.process = subprocess.Popen([REGISTRY_BIN, "serve", str(directory / "config.yml")], stdout=self.log,
