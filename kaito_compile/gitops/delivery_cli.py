@@ -64,7 +64,8 @@ def _run_with_stdout_on_stderr(opts, action) -> int:
               help="Talk plain http to a registry on this machine (127.0.0.1, ::1, localhost) without TLS.")
 @click.option("--source", "source_url", metavar="URL",
               help="Annotation org.opencontainers.image.source, e.g. the Git repository's URL.")
-@click.option("--revision", metavar="REV", help="Annotation org.opencontainers.image.revision, e.g. main@sha1:<commit>.")
+@click.option("--revision", metavar="REV",
+              help="Annotation org.opencontainers.image.revision, e.g. main@sha1:<commit>.")
 @click.pass_obj
 def push(opts, url: str, out_dir: Path, plain_http: bool, source_url: str | None, revision: str | None) -> None:
     """Publish OUT_DIR (default out) as an OCI artifact Flux's OCIRepository pulls.

@@ -81,7 +81,8 @@ spec:
       - name: copyutil
         image: quay.io/argoproj/argocd:v3.1.0
         command: [sh, -c]
-        args: [/bin/cp /usr/local/bin/argocd /var/run/argocd/argocd && /bin/ln -sf /var/run/argocd/argocd /var/run/argocd/argocd-cmp-server]
+        args: ["/bin/cp /usr/local/bin/argocd /var/run/argocd/argocd &&
+          /bin/ln -sf /var/run/argocd/argocd /var/run/argocd/argocd-cmp-server"]
         volumeMounts:
         - {name: var-files, mountPath: /var/run/argocd}
       volumes:
