@@ -1,8 +1,9 @@
-"""``kaito-compile gitops argocd|flux``: the objects that make a GitOps engine sync the output tree.
+"""``kaito-compile gitops argocd|flux|argocd-plugin``: the objects that make a GitOps engine sync the output tree.
 
-Both read the workspace directories from the output tree's ownership lock and print YAML to stdout, or
-write one file per object plus a ``kustomization.yaml`` listing them into ``-o DIR`` (files this command
-wrote before and no longer produces are removed; nothing else in DIR is touched).
+``argocd`` and ``flux`` read the workspace directories from the output tree's ownership lock and print YAML to
+stdout, or write one file per object plus a ``kustomization.yaml`` listing them into ``-o DIR`` (files this
+command wrote before and no longer produces are removed; nothing else in DIR is touched). ``argocd-plugin``
+writes the Argo CD plugin that renders the specs instead, the same way.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def _common_options(function):
 
 @click.group("gitops")
 def gitops() -> None:
-    """Objects that make Argo CD or Flux sync each workspace directory of the output tree."""
+    """Objects that make Argo CD or Flux sync the workspaces: ApplicationSet, Kustomizations, the Argo CD plugin."""
 
 
 @gitops.command("argocd")
