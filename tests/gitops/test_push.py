@@ -253,6 +253,7 @@ def test_push_round_trip_read_back_with_skopeo(registry, tree, tmp_path):
     assert "sha256:" + hashlib.sha256(layer_bytes).hexdigest() == layer["digest"]
     assert _tar_files(layer_bytes) == _published(tree)
     assert "NOTES.md" not in _tar_files(layer_bytes)
+    _kustomize_every_workspace_as_flux_would(layer_bytes, tmp_path / "extracted")
 
     # The same tree again, under a second tag: the same digest; the blobs are already there.
     code, stdout, _ = _push(f"oci://{registry}/fleet/kaito:v1", str(tree), "--plain-http")
@@ -282,6 +283,25 @@ def test_push_with_htpasswd_auth_from_the_docker_config(auth_registry, tree, tmp
     raw = _skopeo("inspect", "--raw", "--tls-verify=false", "--creds", f"{USER}:{PASSWORD}",
                   f"docker://{auth_registry}/fleet/kaito:main").stdout
     assert "sha256:" + hashlib.sha256(raw).hexdigest() in stdout
+
+
+def _kustomize_every_workspace_as_flux_would(layer: bytes, target: Path) -> None:
+    """Extract the layer (source-controller's job), then build each path `gitops flux --oci` points a
+    Kustomization at (kustomize-controller's): every workspace builds, into exactly its objects of out/."""
+    with tarfile.open(fileobj=io.BytesIO(layer), mode="r:gz") as archive:
+        archive.extractall(target, filter="data")
+    lock, _ = read_lock(target)
+    directories = sorted({path.rsplit("/", 1)[0] for path in lock.files if path.count("/") == 2})
+    assert directories
+    for directory in directories:
+        built = kube.parse_manifests(kube.kustomize_build(target / directory))
+        expected = [yaml.safe_load((target / path).read_bytes()) for path in lock.files
+                    if path.startswith(f"{directory}/") and not path.endswith("/kustomization.yaml")]
+        assert {_identity(obj): obj for obj in built} == {_identity(obj): obj for obj in expected}, directory
+
+
+def _identity(obj: dict) -> tuple[str, str, str, str]:
+    return obj["apiVersion"], obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
 
 
 # --- the Flux objects for it ---------------------------------------------------------------------------------------

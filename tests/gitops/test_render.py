@@ -24,7 +24,10 @@ SEPARATOR = re.compile(rb"^---\n", re.MULTILINE)
 ARGOCD_ENV = {"ARGOCD_APP_NAME": "kaito", "ARGOCD_APP_NAMESPACE": "default", "ARGOCD_APP_PROJECT_NAME": "default",
               "ARGOCD_APP_REVISION": "0" * 40, "ARGOCD_APP_REVISION_SHORT": "0000000",
               "ARGOCD_APP_SOURCE_PATH": "examples", "ARGOCD_APP_SOURCE_REPO_URL": "https://github.com/acme/fleet.git",
-              "ARGOCD_APP_SOURCE_TARGET_REVISION": "main", "KUBE_VERSION": "1.33.0", "KUBE_API_VERSIONS": "v1"}
+              "ARGOCD_APP_SOURCE_TARGET_REVISION": "main", "KUBE_VERSION": "1.33.0", "KUBE_API_VERSIONS": "v1",
+              # What an Application's author controls reaches the plugin's environment; render reads none of it.
+              "ARGOCD_ENV_KAITO_COMPILE_CONFIG": "$(touch pwned)", "PARAM_PATHS": "/etc",
+              "ARGOCD_APP_PARAMETERS": '[{"name": "paths", "string": "/etc"}]'}
 
 
 def _render(*args: str) -> tuple[int, bytes, str]:
@@ -94,6 +97,7 @@ def test_render_equals_build_in_a_plugin_like_run(tmp_path):
     built = subprocess.run([*command, "build", ".", "-o", "out"], cwd=app, env=env, capture_output=True, timeout=300)
     assert built.returncode == 0, built.stderr.decode()
     assert sorted(_documents(rendered.stdout)) == sorted(_object_files(app / "out").values())
+    assert not list(tmp_path.rglob("pwned"))
 
 
 def test_invalid_spec_exits_1_with_diagnostics_on_stderr_and_nothing_on_stdout(tmp_path, monkeypatch):
