@@ -53,6 +53,7 @@ def extract_data(layer: Path, rootfs: Path) -> None:
                 parts = member_parts(member.name)
                 if parts is None:
                     continue
+                _check_member(member, parts)
                 _second_opinion(member, rootfs)
                 _extract_member(tar, member, parts, root_fd)
     finally:
@@ -84,24 +85,34 @@ def _second_opinion(member: tarfile.TarInfo, rootfs: Path) -> None:
         raise UnsafeLayer(str(error)) from error
 
 
-def _extract_member(tar: tarfile.TarFile, member: tarfile.TarInfo, parts: list[str], root_fd: int) -> None:
+def _check_member(member: tarfile.TarInfo, parts: list[str]) -> None:
+    """Our own checks of an entry, before anything is written (links are checked again as they are made)."""
     if len(parts) == 1 and not member.isdir():
         raise UnsafeLayer(f"/{DATA_DIR} must be a directory, the layer has a {_kind(member)}")
+    if member.issym():
+        _check_symlink_target(member.linkname, parts)
+    elif member.islnk():
+        source = member_parts(member.linkname)
+        if source is None or source == parts:
+            raise UnsafeLayer(f"hardlink /{'/'.join(parts)} -> {member.linkname!r} does not name a file under "
+                              f"/{DATA_DIR}")
+    elif not (member.isdir() or member.isreg()):
+        raise UnsafeLayer(f"entry {member.name!r} is a {_kind(member)}; only files, folders and links are unpacked")
+
+
+def _extract_member(tar: tarfile.TarFile, member: tarfile.TarInfo, parts: list[str], root_fd: int) -> None:
     with _parent_directory(root_fd, parts[:-1], create=True) as parent_fd:
         name = parts[-1]
         if member.isdir():
-            _make_directory(parent_fd, name, "/".join(parts))
+            _make_directory(parent_fd, name)
         elif member.isreg():
             _remove_existing(parent_fd, name)
             _write_file(tar, member, parent_fd, name)
         elif member.issym():
-            _check_symlink_target(member.linkname, parts)
             _remove_existing(parent_fd, name)
             os.symlink(member.linkname, name, dir_fd=parent_fd)
-        elif member.islnk():
-            _hardlink(member, parts, root_fd, parent_fd, name)
         else:
-            raise UnsafeLayer(f"entry {member.name!r} is a {_kind(member)}; only files, folders and links are unpacked")
+            _hardlink(member, parts, root_fd, parent_fd, name)
 
 
 def _kind(member: tarfile.TarInfo) -> str:
@@ -135,7 +146,7 @@ def _parent_directory(root_fd: int, parts: list[str], *, create: bool) -> Iterat
         os.close(fd)
 
 
-def _make_directory(parent_fd: int, name: str, path: str) -> None:
+def _make_directory(parent_fd: int, name: str) -> None:
     try:
         existing = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
     except FileNotFoundError:
@@ -184,8 +195,7 @@ def _check_symlink_target(target: str, parts: list[str]) -> None:
 
 def _hardlink(member: tarfile.TarInfo, parts: list[str], root_fd: int, parent_fd: int, name: str) -> None:
     source = member_parts(member.linkname)
-    if source is None or source == parts:
-        raise UnsafeLayer(f"hardlink /{'/'.join(parts)} -> {member.linkname!r} does not name a file under /{DATA_DIR}")
+    assert source is not None  # _check_member
     not_unpacked = UnsafeLayer(f"hardlink /{'/'.join(parts)} -> {member.linkname!r} is not to an unpacked file")
     try:
         with _parent_directory(root_fd, source[:-1], create=False) as source_fd:

@@ -511,3 +511,117 @@ def test_a_plain_http_realm_on_a_public_host_is_refused(registry, runtime_root: 
     registry.realm = "http://auth.example.com/token"
     with pytest.raises(ArtifactError, match="only https"):
         artifact.pull(f"{registry.address}/private/adapters:1", "/pulled")
+
+
+# --- hostile layers: nothing is written or linked outside --dest (kaito_runtime.layers) -------------------------
+
+
+def _cve_2025_4517_layer(outside_levels: int) -> bytes:
+    """The published PoC of CVE-2025-4517, under data/: a chain of 247-byte directories and one-letter
+    symlinks makes realpath() give up past PATH_MAX, so tarfile's ``data`` filter (before the fix) passes
+    ``data/escape`` -> ``../`` x ``outside_levels`` /outside and the file written through it."""
+    comp, steps = "d" * 247, "abcdefghijklmnop"
+    members: dict[str, bytes | tuple] = {}
+    path = "data"
+    for step in steps:
+        members[f"{path}/{comp}"] = (tarfile.DIRTYPE, "")
+        members[f"{path}/{step}"] = (tarfile.SYMTYPE, comp)
+        path = f"{path}/{comp}"
+    long_link = "/".join(steps) + "/" + "l" * 254
+    members[f"data/{long_link}"] = (tarfile.SYMTYPE, "../" * len(steps))
+    members["data/escape"] = (tarfile.SYMTYPE, long_link + "/" + "../" * outside_levels + "outside")
+    members["data/escape/pwned"] = b"pwned"
+    return _gzip_tar(members)
+
+
+def _assert_nothing_escaped(runtime_root: Path) -> None:
+    """Nothing was written outside the destination, and the destination is left empty."""
+    assert list((runtime_root / "outside").iterdir()) == []
+    assert list((runtime_root / "pulled").iterdir()) == []
+    assert not (runtime_root / "escaped.txt").exists()
+
+
+@pytest.fixture
+def outside(runtime_root: Path) -> Path:
+    (runtime_root / "outside").mkdir()
+    (runtime_root / "pulled").mkdir()
+    return runtime_root / "outside"
+
+
+def test_the_cve_2025_4517_layer_is_refused_whatever_the_python_patch_level(registry, runtime_root, outside):
+    # staging is <dest>/.kaito-pull-*/rootfs/data: four levels up from data/ is the runtime root
+    registry.add_image("public/adapters", "cve", [_cve_2025_4517_layer(outside_levels=4)])
+    with pytest.raises(ArtifactError, match="unsafe layer content: .*written through"):
+        artifact.pull(f"{registry.address}/public/adapters:cve", "/pulled")
+    _assert_nothing_escaped(runtime_root)
+
+
+@pytest.mark.parametrize(
+    ("layers", "reason"),
+    [
+        # relative symlinks that stay inside the staging rootfs but leave --dest once data/'s children move there
+        ([{"data/up": (tarfile.SYMTYPE, "..")}], "points outside /data"),
+        ([{"data/sub/": (tarfile.DIRTYPE, ""), "data/sub/up": (tarfile.SYMTYPE, "../..")}], "points outside"),
+        ([{"data/x": (tarfile.SYMTYPE, "sub/../../..")}], "points outside"),
+        ([{"data/x": (tarfile.SYMTYPE, "")}], "unusable target"),
+        ([{"data/x": (tarfile.SYMTYPE, "../" * 2000 + "etc")}], "unusable target|points outside"),
+        # data itself must be a folder (a link there would move the link's target into --dest)
+        ([{"data": (tarfile.SYMTYPE, "/")}], "must be a directory"),
+        ([{"./data": (tarfile.SYMTYPE, "rootfs")}], "must be a directory"),
+        # writing through a symlink, from this layer or an earlier one, even one that points inside
+        ([{"data/in/": (tarfile.DIRTYPE, ""), "data/l": (tarfile.SYMTYPE, "in"), "data/l/f": b"x"}], "written through"),
+        ([{"data/in/": (tarfile.DIRTYPE, ""), "data/l": (tarfile.SYMTYPE, "in")}, {"data/l/f": b"x"}],
+         "written through"),
+        ([{"data/f": b"file"}, {"data/f/x": b"x"}], "written through"),
+        # hardlinks: only to a file unpacked under data/
+        ([{"data/h": (tarfile.LNKTYPE, "etc/passwd")}], "does not name a file under /data"),
+        ([{"data/h": (tarfile.LNKTYPE, "/etc/passwd")}], "does not name a file under /data"),
+        ([{"data/h": (tarfile.LNKTYPE, "data/missing")}], "not to an unpacked file"),
+        ([{"data/d/": (tarfile.DIRTYPE, ""), "data/h": (tarfile.LNKTYPE, "data/d")}], "not to an unpacked file"),
+        ([{"data/in/": (tarfile.DIRTYPE, ""), "data/l": (tarfile.SYMTYPE, "in"), "data/in/f": b"x",
+           "data/h": (tarfile.LNKTYPE, "data/l/f")}], "written through"),
+        # special files
+        ([{"data/fifo": (tarfile.FIFOTYPE, "")}], "FIFO"),
+        ([{"data/null": (tarfile.CHRTYPE, "")}], "character device"),
+        ([{"data/sda": (tarfile.BLKTYPE, "")}], "block device"),
+        # names
+        ([{"data/" + "n" * 256: b"x"}], "over 255 bytes"),
+        ([{"data/" + "/".join(["n" * 200] * 21): b"x"}], "not a usable path"),
+        ([{"data/ok": b"x", "../data/x": b"x"}], "climbs out"),
+    ],
+)
+def test_hostile_layer_entries_are_refused(registry, runtime_root, outside, layers: list[dict], reason: str) -> None:
+    registry.add_image("public/adapters", "evil", [_gzip_tar(layer) for layer in layers])
+    with pytest.raises(ArtifactError, match=f"unsafe layer content: .*({reason})"):
+        artifact.pull(f"{registry.address}/public/adapters:evil", "/pulled")
+    _assert_nothing_escaped(runtime_root)
+
+
+def test_links_that_stay_inside_data_are_unpacked_and_resolve_inside_the_destination(registry, runtime_root):
+    layers = [
+        {"data/adapter_config.json": b"{}", "data/weights/": (tarfile.DIRTYPE, ""),
+         "data/weights/model.safetensors": b"w", "data/weights/config": (tarfile.SYMTYPE, "../adapter_config.json")},
+        {"data/adapter_model.safetensors": (tarfile.SYMTYPE, "weights/model.safetensors"),
+         "data/copy.json": (tarfile.LNKTYPE, "data/adapter_config.json"),
+         "data/weights/model.safetensors": b"w2"},  # a later layer replaces a file (not through the old one)
+    ]
+    registry.add_image("public/adapters", "links", [_gzip_tar(layer) for layer in layers])
+    artifact.pull(f"{registry.address}/public/adapters:links", "/pulled")
+    pulled = runtime_root / "pulled"
+    assert sorted(p.name for p in pulled.iterdir()) == [
+        "adapter_config.json", "adapter_model.safetensors", "copy.json", "weights"]
+    assert (pulled / "adapter_model.safetensors").resolve() == (pulled / "weights" / "model.safetensors")
+    assert (pulled / "adapter_model.safetensors").read_bytes() == b"w2"
+    assert (pulled / "weights" / "config").resolve() == pulled / "adapter_config.json"
+    assert (pulled / "copy.json").read_bytes() == b"{}" and (pulled / "copy.json").stat().st_nlink == 2
+
+
+def test_unpacked_modes_lose_setuid_and_group_write(registry, runtime_root):
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        info = tarfile.TarInfo("data/tool")
+        info.size, info.mode = 1, 0o6777
+        tar.addfile(info, io.BytesIO(b"x"))
+    registry.add_image("public/adapters", "modes", [gzip.compress(raw.getvalue(), mtime=0)])
+    artifact.pull(f"{registry.address}/public/adapters:modes", "/pulled")
+    assert (runtime_root / "pulled" / "tool").stat().st_mode & 0o7777 == 0o755
