@@ -57,7 +57,10 @@ class EgressPolicy:
 
 def redact(url: str) -> str:
     """The URL without credentials, query or fragment (they may hold tokens), for messages and logs."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(a malformed URL)"
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
@@ -70,7 +73,11 @@ def redact(url: str) -> str:
 
 def check_url(url: str, policy: EgressPolicy) -> None:
     """Refuse a URL by its scheme and host alone (no lookup): see the module docstring."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError as error:
+        raise UnsafeDestination(f"{redact(url)} is not a valid URL ({error})") from error
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").rstrip(".").lower()
     if scheme not in ("http", "https"):

@@ -63,7 +63,7 @@ def check_url(url: str) -> None:
 
 
 def file_name(url: str) -> str:
-    """The last path segment, decoded; it must name a file, not climb or be empty."""
+    """The last path segment, decoded; it must name a file, not climb or be empty (call after check_url)."""
     name = unquote(posixpath.basename(urlsplit(url).path))
     if name in ("", ".", "..") or "/" in name or "\\" in name or "\0" in name:
         raise FetchError(f"{redact(url)}: the URL path does not end in a file name")
@@ -95,7 +95,7 @@ def _download_once(client: httpx.Client, url: str, target: Path) -> None:
         try:
             with client.stream("GET", current) as response:
                 if response.is_redirect:
-                    current = urljoin(current, response.headers["location"])
+                    current = _next_hop(current, response.headers["location"])
                     continue
                 _save_body(response, current, target)
                 return
@@ -104,6 +104,16 @@ def _download_once(client: httpx.Client, url: str, target: Path) -> None:
         except httpx.TransportError as error:
             raise RetryableFetchError(f"{redact(current)}: {type(error).__name__}: {error}") from error
     raise FetchError(f"{redact(url)}: more than {MAX_REDIRECTS} redirects")
+
+
+def _next_hop(current: str, location: str) -> str:
+    """The redirect target; it is vetted like the first URL when it is requested."""
+    try:
+        target = urljoin(current, location)
+        httpx.URL(target)
+    except (ValueError, httpx.InvalidURL) as error:
+        raise FetchError(f"{redact(current)}: redirects to an invalid URL ({error})") from error
+    return target
 
 
 def _save_body(response: httpx.Response, url: str, target: Path) -> None:

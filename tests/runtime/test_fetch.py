@@ -23,7 +23,8 @@ NOTES_BYTES = b'{"text": "hello"}\n{"text": "world"}\n'
 class _Handler(BaseHTTPRequestHandler):
     """Routes: /files/<name> (200), /flaky/<name> (503 twice, then 200), /down/<name> (always 503),
     /missing/<name> (404), /empty/<name> (200, no body), /redirect/<name> (302 to /files/<name>),
-    /to-private/<name> (302 to 10.0.0.1), /loop/<name> (302 to itself)."""
+    /to-private/<name> (302 to 10.0.0.1), /loop/<name> (302 to itself), /bad-redirect/<name> (302 to a
+    malformed URL)."""
 
     hits: Counter[str]
 
@@ -44,6 +45,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._redirect(f"http://10.0.0.1/files/{name}")
         elif kind == "loop":
             self._redirect(path)
+        elif kind == "bad-redirect":
+            self._redirect("http://[not-an-address/x")
         else:
             self._reply(404, b"not found")
 
@@ -171,3 +174,12 @@ def test_urls_without_a_safe_file_name_are_refused(url: str) -> None:
 
 def test_redact_drops_credentials_query_and_fragment() -> None:
     assert redact("https://user:pw@h.example:8443/p/x.csv?sig=secret#f") == "https://h.example:8443/p/x.csv"
+
+
+def test_malformed_urls_and_redirects_are_errors_not_tracebacks(data_server, allow_loopback, tmp_path, capsys):
+    base, _ = data_server
+    assert _fetch(tmp_path, "http://[not-an-address/x.json") == 2
+    assert "is not a valid URL" in capsys.readouterr().err
+    assert _fetch(tmp_path, f"{base}/bad-redirect/x.json") == 1
+    assert "redirects to an invalid URL" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
