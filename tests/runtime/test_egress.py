@@ -311,3 +311,29 @@ def test_proxy_settings_are_not_used(internal_server, public_server, tmp_path, m
     connected = _public_ip_plays(public_server, monkeypatch)
     assert fetch.main([f"--dest={tmp_path}", "--url=http://data.example/x.json", "--attempts=1"]) == 0
     assert connected == [PUBLIC_IP] and sum(internal_server.hits.values()) == 0
+
+
+def test_no_compiled_manifest_can_switch_the_loopback_overrides_on() -> None:
+    """The test-only variables are never emitted: the helpers' containers get a fixed environment (the spec
+    has no field that reaches it), and the names appear nowhere in the compiler or the compiled examples."""
+    import yaml
+
+    from kaito_runtime import artifact
+    from tests.support.compiled import OUT
+
+    overrides = (fetch.ALLOW_LOOPBACK_ENV, artifact.PLAIN_HTTP_ENV)
+    compiler = Path(__file__).resolve().parents[2] / "kaito_compile"
+    for path in [*compiler.rglob("*.py"), *OUT.rglob("*.yaml")]:
+        text = path.read_text()
+        assert not any(name in text for name in overrides), path
+    helpers = 0
+    for path in OUT.rglob("*.yaml"):
+        for manifest in yaml.safe_load_all(path.read_text()):
+            pod = (manifest or {}).get("spec", {}).get("template", {}).get("spec", {})
+            for container in pod.get("initContainers", []) + pod.get("containers", []):
+                if container.get("command", [])[:3] in (["python3", "-m", "kaito_runtime.fetch"],
+                                                        ["python3", "-m", "kaito_runtime.artifact"]):
+                    helpers += 1
+                    assert {e["name"] for e in container.get("env", [])} <= {"DOCKER_CONFIG"}, path
+                    assert "envFrom" not in container, path
+    assert helpers >= 3
