@@ -86,7 +86,8 @@ def _second_opinion(member: tarfile.TarInfo, rootfs: Path) -> None:
 
 
 def _check_member(member: tarfile.TarInfo, parts: list[str]) -> None:
-    """Our own checks of an entry, before anything is written (links are checked again as they are made)."""
+    """Our own checks of an entry, before anything is written (a hardlink's source is checked again as it is
+    made, on disk, without following symlinks)."""
     if len(parts) == 1 and not member.isdir():
         raise UnsafeLayer(f"/{DATA_DIR} must be a directory, the layer has a {_kind(member)}")
     if member.issym():

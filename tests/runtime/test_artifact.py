@@ -625,3 +625,10 @@ def test_unpacked_modes_lose_setuid_and_group_write(registry, runtime_root):
     registry.add_image("public/adapters", "modes", [gzip.compress(raw.getvalue(), mtime=0)])
     artifact.pull(f"{registry.address}/public/adapters:modes", "/pulled")
     assert (runtime_root / "pulled" / "tool").stat().st_mode & 0o7777 == 0o755
+
+
+def test_redirect_chains_are_bounded(registry, runtime_root: Path) -> None:
+    registry.add_image("public/adapters", "1", [_gzip_tar({"data/x": b"x"})])
+    registry.blob_redirect = f"http://{registry.address}/v2/public/adapters/blobs/"  # redirects to itself
+    with pytest.raises(ArtifactError, match="TooManyRedirects"):
+        artifact.pull(f"{registry.address}/public/adapters:1", "/pulled")
