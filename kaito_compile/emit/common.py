@@ -21,6 +21,17 @@ def common_labels(plan: Plan) -> dict[str, str]:
     return {WORKSPACE_LABEL: plan.workspace, **MANAGED_BY}
 
 
+def workload_labels(plan: Plan) -> dict[str, str]:
+    """The workload's selector and pod labels: ``kaito.sh/workspace`` plus the labels Kaito copies from the Workspace
+    (an InferenceSet replica's ``inferenceset.kaito.sh/created-by``, …)."""
+    return {WORKSPACE_LABEL: plan.workspace, **plan.workload_labels}
+
+
+def workload_replicas(plan: Plan) -> int | None:
+    """One pod per node; None (left out) when KEDA owns the field, so GitOps never resets what KEDA scaled."""
+    return None if plan.autoscaled_max_nodes is not None else plan.node_count
+
+
 def common_annotations(plan: Plan) -> dict[str, str]:
     return {SPEC_HASH_ANNOTATION: plan.source_hash}
 
