@@ -220,7 +220,7 @@ _DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 def go_duration_seconds(text: str) -> float | None:
     """Seconds of a Go ``time.ParseDuration`` string (``4h``, ``1h30m``, ``-5m``, ``0``), None if invalid."""
     sign = -1 if text.startswith("-") else 1
-    body = text.lstrip("+-") if text[:1] in "+-" else text
+    body = text[1:] if text[:1] in "+-" else text
     if body == "0":
         return 0.0
     if not body:
