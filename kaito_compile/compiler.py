@@ -164,13 +164,15 @@ def _validate_set_document(doc: Document, config: ProjectConfig, catalog, old_wo
     byo = not config.node_auto_provisioning
     validated_set = ValidatedSet(iset, namespace, config, found.autoscaling)
     children, seen = [], {(d.code, d.span and d.span.line, d.span and d.span.col) for d in item.diagnostics}
-    for index in range(child_count(validated_set)):
+    count = child_count(validated_set)
+    for index in range(max(1, count)):  # Kaito validates the child it would create even at replicas: 0
         ws, child_problems = parse_document(project_child(iset, index, byo=byo), byo=byo)
         diags = child_problems
         if ws is not None:
             diags, facts = validate_workspace(ws, config, catalog)
-            children.append(_Workspace(namespace, ws.name, item.name_span, [], in_set=True,
-                                       validated=Validated(ws, namespace, config, catalog, facts)))
+            if index < count:
+                children.append(_Workspace(namespace, ws.name, item.name_span, [], in_set=True,
+                                           validated=Validated(ws, namespace, config, catalog, facts)))
         for diag in diags:
             if (key := (diag.code, diag.span and diag.span.line, diag.span and diag.span.col)) not in seen:
                 seen.add(key)

@@ -27,6 +27,7 @@ from ..rules.inferenceset import (
     IS9,
     IS10,
     IS11,
+    IS12,
     Autoscaling,
 )
 from ..source import FieldPath
@@ -118,6 +119,7 @@ def plan_set(validated: ValidatedSet, children: list[Plan]) -> tuple[SetPlan, li
                    iset.replicas, tuple(child.workspace for child in children), nodes_per_replica,
                    first.gpus_per_node if first else 0, first.runtime if first else config.runtime,
                    iset.spec.nodeCountLimit, scale, route, config)
+    warnings += _byo_capacity(validated, plan, first)
     limit = iset.spec.nodeCountLimit
     if limit and plan.planned_nodes > limit:
         errors.append(_diag(iset, IS6, ("spec", "nodeCountLimit"), f"the set plans {plan.planned_nodes} nodes "
@@ -160,6 +162,22 @@ def _scale(validated: ValidatedSet, first: Plan, errors: list[Diagnostic]) -> Sc
                      prometheus.serverAddress)
 
 
+def _byo_capacity(validated: ValidatedSet, plan: SetPlan, first: Plan | None) -> list[Diagnostic]:
+    """On BYO nodes every replica shares the nodes the set's labelSelector matches: warn when they are too few."""
+    config = validated.config
+    if config.provisioner != "byo" or first is None:
+        return []
+    ready = [node.name for node in config.nodes if node.ready
+             and all(node.labels.get(key) == value for key, value in first.match_labels.items())]
+    if len(ready) >= plan.planned_nodes:
+        return []
+    return [_diag(validated.iset, IS12, ("spec", "labelSelector"), f"the set may use {plan.planned_nodes} nodes "
+                  f"({'max ' if plan.scale else ''}replicas × {plan.nodes_per_replica}), but only {len(ready)} "
+                  f"ready BYO node(s) match its labelSelector: the other replicas' pods stay Pending",
+                  severity=Severity.WARNING, key=True, hints=("add nodes to the inventory in kaito-compile.yaml, "
+                                                              "or lower the replicas",))]
+
+
 def _route(validated: ValidatedSet, first: Plan | None, scale: ScalePlan | None,
            warnings: list[Diagnostic]) -> RoutePlan | None:
     """Kaito's llm-d router for the set, when the gate is on, the replicas run vLLM with a preset and one exists."""
@@ -174,7 +192,7 @@ def _route(validated: ValidatedSet, first: Plan | None, scale: ScalePlan | None,
                               hints=('annotate the template with kaito.sh/runtime: "vllm"',)))
         return None
     pool = f"{iset.name}-inferencepool"
-    release = helm_release_name(pool) if config.routing.helmEngine == "flux" else pool
+    release = helm_release_name(pool)  # Argo CD passes the name to `helm template`, which allows 53 characters too
     return RoutePlan(pool, release, f"{release.lower().strip()[:40]}-epp", config.routing.helmEngine,
                      leader_only=scale is None)
 
@@ -188,8 +206,8 @@ def helm_release_name(name: str) -> str:
 
 
 def _diag(iset: ParsedInferenceSet, code: str, path: FieldPath, message: str, *, hints: tuple[str, ...] = (),
-          severity: Severity = Severity.ERROR) -> Diagnostic:
-    return Diagnostic(code, message, severity, iset.doc.span(path), hints=hints)
+          severity: Severity = Severity.ERROR, key: bool = False) -> Diagnostic:
+    return Diagnostic(code, message, severity, iset.doc.span(path, key=key), hints=hints)
 
 
 def _source_hash(iset: ParsedInferenceSet) -> str:

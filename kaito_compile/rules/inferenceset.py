@@ -52,6 +52,10 @@ IS10 = define("IS10", "inferenceset", "autoscaling needs a metrics source in kai
 IS11 = define("IS11", "inferenceset", "gateway routing needs the vLLM runtime and a preset",
               "Kaito creates the llm-d router only for vLLM InferenceSets with a preset and otherwise says nothing; "
               "kaito-compile warns that the gateway feature has no effect on this set")
+IS12 = define("IS12", "inferenceset", "fewer BYO nodes than the set may use",
+              "Kaito checks the BYO nodes of each child Workspace alone; children of one set share the nodes their "
+              "labelSelector matches, so kaito-compile warns when replicas (or max replicas) x nodes per replica "
+              "exceed the ready nodes of the inventory")
 
 AUTO_PROVISION = "scaledobject.kaito.sh/auto-provision"
 METRICS = "scaledobject.kaito.sh/metrics"
