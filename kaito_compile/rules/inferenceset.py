@@ -22,8 +22,9 @@ from .registry import define
 
 IS1 = define("IS1", "inferenceset", "InferenceSet name must be a DNS-1123 label",
              "webhook (create, update): metadata.name must be a DNS-1123 label")
-IS2 = define("IS2", "inferenceset", "replicas must not be negative",
-             "webhook (create) and CRD (minimum 0): spec.replicas must be >= 0")
+IS2 = define("IS2", "inferenceset", "replicas out of range",
+             "webhook (create) and CRD (minimum 0): spec.replicas must be >= 0; kaito-compile also refuses more "
+             "than 1,000 (each replica is a directory of objects: a typo must not exhaust memory or a quota)")
 IS3 = define("IS3", "inferenceset", "template instanceType vs node provisioner",
              "webhook (create, update): 'instanceType must be empty when nodeProvisioner is byo' / 'missing "
              "field(s): spec.template.resource.instanceType' with karpenter or azure-gpu-provisioner (kaito-compile "
@@ -69,6 +70,7 @@ SCALE_UP_COOLDOWN = "scaledobject.kaito.sh/scaleupcooldown"
 SCALE_DOWN_COOLDOWN = "scaledobject.kaito.sh/scaledowncooldown"
 DEFAULT_LEGACY_METRIC = "vllm:num_requests_waiting"
 INT32_MAX = 2**31 - 1
+MAX_REPLICAS_COMPILED = 1000
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,10 @@ def validate_inference_set(iset: ParsedInferenceSet, config: ProjectConfig, *,
         return found
     if iset.replicas < 0:
         found.error(iset, IS2, ("spec", "replicas"), f"spec.replicas must be >= 0, got {iset.replicas}")
+    elif iset.replicas > MAX_REPLICAS_COMPILED:
+        found.error(iset, IS2, ("spec", "replicas"), f"spec.replicas is {iset.replicas}; kaito-compile compiles at "
+                    f"most {MAX_REPLICAS_COMPILED} replicas of one InferenceSet")
+        return found
     _check_instance_type(iset, config, found)
     _check_maintenance_window(iset, found)
     if old is not None and iset.api_version == "kaito.sh/v1beta1" and old.partition != iset.partition:
