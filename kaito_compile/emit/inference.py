@@ -263,6 +263,12 @@ def _vllm_env(plan: Plan) -> list[k8s.EnvVar]:
     return env
 
 
+def _pvc_when_scaled(plan: Plan) -> str:
+    """Kaito retains the weight caches of scaled-in pods; when KEDA scales, the local-NVMe volume of a pod whose node
+    Karpenter removed would pin its successor to a node that is gone, so it is deleted with the pod."""
+    return "Delete" if plan.autoscaled_max_nodes is not None else "Retain"
+
+
 def emit_vllm_statefulset(scope: Construct, plan: Plan, *, nvme_storage_class: bool) -> k8s.KubeStatefulSet:
     labels = workload_labels(plan)
     cuda = plan.model.vllm.cudaToolkit
@@ -319,7 +325,7 @@ def emit_vllm_statefulset(scope: Construct, plan: Plan, *, nvme_storage_class: b
         service_name=f"{plan.workspace}-headless",
         pod_management_policy="Parallel",
         persistent_volume_claim_retention_policy=k8s.StatefulSetPersistentVolumeClaimRetentionPolicy(
-            when_scaled="Retain", when_deleted="Delete"),
+            when_scaled=_pvc_when_scaled(plan), when_deleted="Delete"),
         volume_claim_templates=claim_templates,
         template=k8s.PodTemplateSpec(
             metadata=k8s.ObjectMeta(labels=labels),

@@ -267,7 +267,7 @@ def _autoscaling(iset: ParsedInferenceSet, found: SetFindings) -> Autoscaling | 
         found.error(iset, IS7, _ann_path(AUTO_PROVISION, annotations), f"no metric: give {METRICS} "
                     f"(keda-kaito-scaler v0.6) or {LEGACY_THRESHOLD} (≤ v0.5.1)", key=True)
         return None
-    if max_annotation is None and not iset.spec.nodeCountLimit:
+    if MAX_REPLICAS not in annotations and not iset.spec.nodeCountLimit:
         found.error(iset, IS7, _ann_path(AUTO_PROVISION, annotations), f"no maximum: give {MAX_REPLICAS} or "
                     "spec.nodeCountLimit", key=True)
     return scaling if len(found.diagnostics) == before else None

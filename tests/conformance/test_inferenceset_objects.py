@@ -15,6 +15,7 @@ Deliberate differences (each asserted in its shape below; README "Deliberate dif
 - ScaledObject: ``scaleTargetRef`` is that workload (apps/v1), not the InferenceSet; triggers are ``prometheus``
   queries of the metric (no keda-kaito-scaler, no ClusterTriggerAuthentication, no readiness gate); no
   ``scaledobject.kaito.sh/managed-by`` annotation (nothing else manages it).
+- the scaled vLLM StatefulSet deletes a scaled-in pod's PVC (``whenScaled: Delete``; Kaito retains it).
 - OCIRepository/HelmRelease: ``interval: 10m`` (Kaito's MultiRoleInference value) instead of the unset ``0s``; an
   autoscaled set's pool selects every pod (no ``apps.kubernetes.io/pod-index: "0"``: each pod is a replica).
 - HTTPRoute: named ``<set>-inferencepool`` (the guide's ``llm-route``), one per set, parent from kaito-compile.yaml.
@@ -94,6 +95,8 @@ def test_autoscaled_example(name: str, tmp_path: Path):
     child = f"{set_name}-0"
     (workload,) = by_kind(objects, "StatefulSet")
     assert workload["metadata"]["name"] == child and "replicas" not in workload["spec"]
+    # deliberate: a scaled-in pod's local weight cache goes with it (Kaito: Retain)
+    assert workload["spec"]["persistentVolumeClaimRetentionPolicy"]["whenScaled"] == "Delete"
     # kaito-api.md §4.3: the created-by label joins the selector and the pod labels; §4.3.3 served name = set name
     assert workload["spec"]["selector"]["matchLabels"] == {"kaito.sh/workspace": child, CREATED_BY: set_name}
     assert workload["spec"]["template"]["metadata"]["labels"][CREATED_BY] == set_name
@@ -138,6 +141,7 @@ def test_static_example(name: str, tmp_path: Path):
     assert sorted(workloads) == [f"{set_name}-{i}" for i in range(replicas)]
     for child, workload in workloads.items():
         assert workload["spec"]["replicas"] == 1
+        assert workload["spec"]["persistentVolumeClaimRetentionPolicy"]["whenScaled"] == "Retain"
         assert workload["spec"]["selector"]["matchLabels"] == {"kaito.sh/workspace": child, CREATED_BY: set_name}
         assert f"{namespace}/{child}/statefulset-{child}.yaml" in objects
     assert len(by_kind(objects, "NodeClaim")) == replicas
