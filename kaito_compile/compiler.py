@@ -195,6 +195,7 @@ def _collect(specs: Iterable[_SpecFile], report: Report) -> list[_Workspace]:
             if item is None:
                 continue
             report.workspaces_checked += item.kind == "Workspace"
+            report.inference_sets_checked += item.kind == "InferenceSet"
             key = (item.namespace, item.name)
             diags = list(item.diagnostics)
             if key in seen and item.name:
