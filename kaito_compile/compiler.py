@@ -10,6 +10,7 @@ check, the report, the tree), so a cached build is byte-identical to an uncached
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 from collections.abc import Callable, Iterable
@@ -32,6 +33,9 @@ if TYPE_CHECKING:
     from .plan.inferenceset import SetPlan, ValidatedSet
 
 R4_MESSAGE = "{kind} {ns}/{name} is defined twice (first in {first})"
+CHILD_NOTE = ("found in the Workspace each replica of InferenceSet {set} compiles to (Kaito's webhook validates that "
+              "child too): its metadata is spec.template.metadata, its resource spec.template.resource and "
+              "spec.labelSelector")
 EMIT_BATCH = 100  # workspaces per cdk8s chart: one synthesis call each, a progress step each
 
 
@@ -176,7 +180,8 @@ def _validate_set_document(doc: Document, config: ProjectConfig, catalog, old_wo
         for diag in diags:
             if (key := (diag.code, diag.span and diag.span.line, diag.span and diag.span.col)) not in seen:
                 seen.add(key)
-                item.diagnostics.append(diag)
+                item.diagnostics.append(dataclasses.replace(diag, notes=(*diag.notes, CHILD_NOTE.format(
+                    set=iset.name))))
     if not item.ok:
         return [(problems, item)]
     item.set_validated, item.children = validated_set, children
