@@ -32,6 +32,14 @@ def workload_replicas(plan: Plan) -> int | None:
     return None if plan.autoscaled_max_nodes is not None else plan.node_count
 
 
+def scrape_annotations(plan: Plan) -> dict[str, str] | None:
+    """When KEDA scales the workload from Prometheus, the pods ask to be scraped (the ``prometheus.io/*`` convention
+    of the usual ``kubernetes-pods`` scrape job): both runtimes serve their metrics at ``/metrics`` on the API port."""
+    if plan.autoscaled_max_nodes is None:
+        return None
+    return {"prometheus.io/scrape": "true", "prometheus.io/port": str(INFERENCE_PORT), "prometheus.io/path": "/metrics"}
+
+
 def common_annotations(plan: Plan) -> dict[str, str]:
     return {SPEC_HASH_ANNOTATION: plan.source_hash}
 

@@ -35,6 +35,7 @@ from .common import (
     pod_security_context,
     quantity,
     restricted_security_context,
+    scrape_annotations,
     workload_labels,
     workload_replicas,
 )
@@ -173,7 +174,7 @@ def emit_transformers_deployment(scope: Construct, plan: Plan) -> k8s.KubeDeploy
         selector=k8s.LabelSelector(match_labels=labels),
         strategy=k8s.DeploymentStrategy(type="Recreate"),
         template=k8s.PodTemplateSpec(
-            metadata=k8s.ObjectMeta(labels=labels),
+            metadata=k8s.ObjectMeta(labels=labels, annotations=scrape_annotations(plan)),
             spec=k8s.PodSpec(
                 affinity=node_affinity(plan),
                 tolerations=inference_tolerations(plan),
@@ -328,7 +329,7 @@ def emit_vllm_statefulset(scope: Construct, plan: Plan, *, nvme_storage_class: b
             when_scaled=_pvc_when_scaled(plan), when_deleted="Delete"),
         volume_claim_templates=claim_templates,
         template=k8s.PodTemplateSpec(
-            metadata=k8s.ObjectMeta(labels=labels),
+            metadata=k8s.ObjectMeta(labels=labels, annotations=scrape_annotations(plan)),
             spec=k8s.PodSpec(
                 affinity=node_affinity(plan),
                 tolerations=inference_tolerations(plan),

@@ -15,6 +15,7 @@ Deliberate differences (each asserted in its shape below; README "Deliberate dif
 - ScaledObject: ``scaleTargetRef`` is that workload (apps/v1), not the InferenceSet; triggers are ``prometheus``
   queries of the metric (no keda-kaito-scaler, no ClusterTriggerAuthentication, no readiness gate); no
   ``scaledobject.kaito.sh/managed-by`` annotation (nothing else manages it).
+- the scaled workload's pods carry the ``prometheus.io/{scrape,port,path}`` annotations (KEDA reads Prometheus).
 - the scaled vLLM StatefulSet deletes a scaled-in pod's PVC (``whenScaled: Delete``; Kaito retains it).
 - OCIRepository/HelmRelease: ``interval: 10m`` (Kaito's MultiRoleInference value) instead of the unset ``0s``; an
   autoscaled set's pool selects every pod (no ``apps.kubernetes.io/pod-index: "0"``: each pod is a replica).
@@ -100,6 +101,8 @@ def test_autoscaled_example(name: str, tmp_path: Path):
     # kaito-api.md §4.3: the created-by label joins the selector and the pod labels; §4.3.3 served name = set name
     assert workload["spec"]["selector"]["matchLabels"] == {"kaito.sh/workspace": child, CREATED_BY: set_name}
     assert workload["spec"]["template"]["metadata"]["labels"][CREATED_BY] == set_name
+    assert workload["spec"]["template"]["metadata"]["annotations"] == {  # deliberate: KEDA reads Prometheus
+        "prometheus.io/scrape": "true", "prometheus.io/port": "5000", "prometheus.io/path": "/metrics"}
     command = workload["spec"]["template"]["spec"]["containers"][0]["command"][-1]
     assert f"--served-model-name={set_name}" in command.split()
     # §4.8: the NodePool of an InferenceSet workspace: two more labels, drift budget 0; dynamic, ≤ nodeCountLimit
@@ -142,6 +145,7 @@ def test_static_example(name: str, tmp_path: Path):
     for child, workload in workloads.items():
         assert workload["spec"]["replicas"] == 1
         assert workload["spec"]["persistentVolumeClaimRetentionPolicy"]["whenScaled"] == "Retain"
+        assert "annotations" not in workload["spec"]["template"]["metadata"]
         assert workload["spec"]["selector"]["matchLabels"] == {"kaito.sh/workspace": child, CREATED_BY: set_name}
         assert f"{namespace}/{child}/statefulset-{child}.yaml" in objects
     assert len(by_kind(objects, "NodeClaim")) == replicas
