@@ -61,6 +61,8 @@ def set_row(plan: SetPlan) -> dict:
     row = {
         "inferenceSet": f"{plan.namespace}/{plan.name}",
         "kind": "InferenceSet",
+        "apiVersion": plan.api_version,
+        "runtime": plan.runtime,
         "replicas": plan.replicas,
         "children": list(plan.children),
         "nodesPerReplica": plan.nodes_per_replica,
