@@ -57,6 +57,10 @@ IS12 = define("IS12", "inferenceset", "fewer BYO nodes than the set may use",
               "Kaito checks the BYO nodes of each child Workspace alone; children of one set share the nodes their "
               "labelSelector matches, so kaito-compile warns when replicas (or max replicas) x nodes per replica "
               "exceed the ready nodes of the inventory")
+IS13 = define("IS13", "inferenceset", "kaito.sh/runtime on the set is not its replicas' runtime",
+              "Kaito copies only the template's annotations to the children, so a kaito.sh/runtime annotation on the "
+              "InferenceSet itself does not choose their runtime (Kaito reads it only for the gateway and the "
+              "benchmark); kaito-compile warns when it differs from the template's")
 
 AUTO_PROVISION = "scaledobject.kaito.sh/auto-provision"
 METRICS = "scaledobject.kaito.sh/metrics"
@@ -70,6 +74,7 @@ SCALE_UP_COOLDOWN = "scaledobject.kaito.sh/scaleupcooldown"
 SCALE_DOWN_COOLDOWN = "scaledobject.kaito.sh/scaledowncooldown"
 DEFAULT_LEGACY_METRIC = "vllm:num_requests_waiting"
 INT32_MAX = 2**31 - 1
+RUNTIME_ANNOTATION = "kaito.sh/runtime"
 MAX_REPLICAS_COMPILED = 1000
 
 
@@ -130,6 +135,7 @@ def validate_inference_set(iset: ParsedInferenceSet, config: ProjectConfig, *,
         return found
     _check_instance_type(iset, config, found)
     _check_maintenance_window(iset, found)
+    _check_runtime_annotation(iset, found)
     if old is not None and iset.api_version == "kaito.sh/v1beta1" and old.partition != iset.partition:
         found.error(iset, IS5, ("spec", "template", "resource", "partition"),
                     "field is immutable: spec.template.resource.partition", key=True)
@@ -147,6 +153,19 @@ def _check_instance_type(iset: ParsedInferenceSet, config: ProjectConfig, found:
         found.error(iset, IS3, ("spec", "template", "resource") if resource else ("spec", "template"),
                     "missing field(s): spec.template.resource.instanceType", key=True,
                     hints=(f"the {config.provisioner} provisioner creates nodes of this instance type",))
+
+
+def _check_runtime_annotation(iset: ParsedInferenceSet, found: SetFindings) -> None:
+    own = iset.annotation(RUNTIME_ANNOTATION)
+    template = iset.spec.template.metadata
+    copied = ((template.annotations if template else None) or {}).get(RUNTIME_ANNOTATION)
+    if own is not None and own != copied:
+        found.error(iset, IS13, ("metadata", "annotations", RUNTIME_ANNOTATION),
+                    f"{RUNTIME_ANNOTATION}: {own!r} on the InferenceSet does not reach its replicas "
+                    f"(their template has {repr(copied) if copied is not None else 'none'}): Kaito copies only "
+                    "spec.template.metadata.annotations",
+                    severity=Severity.WARNING,
+                    hints=("move the annotation to spec.template.metadata.annotations",))
 
 
 def _check_maintenance_window(iset: ParsedInferenceSet, found: SetFindings) -> None:
