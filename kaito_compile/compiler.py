@@ -192,6 +192,7 @@ def _collect(specs: Iterable[_SpecFile], report: Report) -> list[_Workspace]:
     """Fill ``report`` with what ``specs`` found plus the duplicate check (R4); the Workspaces without errors."""
     valid: list[_Workspace] = []
     seen: dict[tuple[str, str], str] = {}
+    duplicate_set = False
     for spec in specs:
         report.files_checked.add(spec.file)
         report.extend(spec.problems)
@@ -203,7 +204,9 @@ def _collect(specs: Iterable[_SpecFile], report: Report) -> list[_Workspace]:
             report.inference_sets_checked += item.kind == "InferenceSet"
             key = (item.namespace, item.name)
             diags = list(item.diagnostics)
-            if key in seen and item.name:
+            if not item.in_set:  # a set's replicas follow it: a set defined twice is said once, on the set
+                duplicate_set = item.kind == "InferenceSet" and key in seen
+            if key in seen and item.name and not (item.in_set and duplicate_set):
                 diags.append(Diagnostic(R4, R4_MESSAGE.format(kind=item.kind, ns=item.namespace, name=item.name,
                                                               first=seen[key]), span=item.name_span))
             seen.setdefault(key, f"{spec.file}:{item.name_span.line}")
