@@ -243,7 +243,7 @@ def _cron_range_problem(part: str, low: int, high: int, names: dict[str, int], *
 
 
 _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
-_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_DURATION = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)")  # ASCII digits, as Go
 
 
 def go_duration_seconds(text: str) -> float | None:
@@ -296,23 +296,27 @@ def _ann_path(key: str, annotations: dict) -> FieldPath:
     return ("metadata", "annotations", key) if key in annotations else ("metadata", "annotations")
 
 
+def go_atoi(text: str) -> int | None:
+    """Go's ``strconv.Atoi``: an optional sign and ASCII digits, nothing else (Python's ``int`` also takes spaces,
+    underscores and non-ASCII digits); None when Go refuses it, or past int64."""
+    body = text[1:] if text[:1] in "+-" else text
+    if not body or not (body.isascii() and body.isdigit()):
+        return None
+    value = int(text)
+    return value if -(2**63) <= value < 2**63 else None
+
+
 def _min_replicas(text: str | None) -> int:
     """Values that do not parse or are ≤ 1 become 1 (keda-kaito-scaler: min is never 0)."""
-    try:
-        value = int(text) if text is not None else 1
-    except ValueError:
-        return 1
-    return max(1, value)
+    value = go_atoi(text) if text is not None else 1
+    return 1 if value is None else max(1, value)
 
 
 def _max_replicas(iset: ParsedInferenceSet, annotations: dict, found: SetFindings) -> int | None:
     text = annotations.get(MAX_REPLICAS)
     if text is None:
         return None
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
+    value = go_atoi(text) or 0
     if value <= 1 or value > INT32_MAX:
         found.error(iset, IS7, ("metadata", "annotations", MAX_REPLICAS),
                     f"{MAX_REPLICAS} must be an integer greater than 1, got {text!r}")

@@ -12,7 +12,7 @@ import yaml
 from kaito_compile.compiler import Catalogs, compile_paths
 from kaito_compile.config import ConfigResolver
 from kaito_compile.plan.inferenceset import helm_release_name
-from kaito_compile.rules.inferenceset import cron_problem, formula_variable, go_duration_seconds
+from kaito_compile.rules.inferenceset import cron_problem, formula_variable, go_atoi, go_duration_seconds
 from kaito_compile.source import parse_documents
 from kaito_compile.spec.inferenceset import parse_inference_set, project_child
 from tests.support import kube
@@ -83,9 +83,16 @@ def test_go_durations(text, seconds):
     assert go_duration_seconds(text) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("text", ["", "4", "h", "4d", "1h 30m", "--1s"])
+@pytest.mark.parametrize("text", ["", "4", "h", "4d", "1h 30m", "--1s", "\u0664h", "1\uff10m"])
 def test_go_durations_refused(text):
     assert go_duration_seconds(text) is None
+
+
+@pytest.mark.parametrize(("text", "value"), [("3", 3), ("+3", 3), ("-2", -2), ("007", 7), (" 3", None),
+                                             ("3 ", None), ("1_0", None), ("\u0663", None), ("", None), ("+", None),
+                                             ("9223372036854775808", None)])
+def test_go_atoi(text, value):
+    assert go_atoi(text) == value
 
 
 def test_helm_release_names_are_shortened_as_helm_controller_does():
