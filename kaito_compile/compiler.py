@@ -10,6 +10,7 @@ check, the report, the tree), so a cached build is byte-identical to an uncached
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 from collections.abc import Callable, Iterable
@@ -23,13 +24,18 @@ from .rules import Validated, validate_workspace
 from .rules.workspace import R4
 from .source import Document, decode_source, discover, load_paths, parse_documents, read_source
 from .spec import ParsedWorkspace, parse_document
+from .spec.inferenceset import ParsedInferenceSet, is_inference_set, parse_inference_set, project_child
 
 if TYPE_CHECKING:
     from .cache import BuildCache
     from .output import WorkspaceOutput
     from .plan import Plan
+    from .plan.inferenceset import SetPlan, ValidatedSet
 
-R4_MESSAGE = "Workspace {ns}/{name} is defined twice (first in {first})"
+R4_MESSAGE = "{kind} {ns}/{name} is defined twice (first in {first})"
+CHILD_NOTE = ("found in the Workspace each replica of InferenceSet {set} compiles to (Kaito's webhook validates that "
+              "child too): its metadata is spec.template.metadata, its resource spec.template.resource and "
+              "spec.labelSelector")
 EMIT_BATCH = 100  # workspaces per cdk8s chart: one synthesis call each, a progress step each
 
 
@@ -73,6 +79,11 @@ class _Workspace:
     plan_diagnostics: list[Diagnostic] = field(default_factory=list)
     output_key: str | None = None  # compile_paths: cache key of its rendered files
     output: WorkspaceOutput | None = None  # compile_paths: its rendered files, once known
+    kind: str = "Workspace"  # or InferenceSet: the set's own objects, its replicas are Workspace items
+    set_validated: ValidatedSet | None = None  # an InferenceSet without errors
+    children: list[_Workspace] = field(default_factory=list)  # an InferenceSet's replicas
+    set_plan: SetPlan | None = None
+    in_set: bool = False  # a replica: planned with its set
 
     @property
     def ok(self) -> bool:
@@ -103,10 +114,15 @@ def load_and_validate(paths: list[str], configs: ConfigResolver, catalogs: Catal
         config = configs.for_file(file)
         catalog = catalogs.for_config(config)
         old_workspaces = _workspaces_at(file, against, config) if against else {}
-        specs.append(_validate_file(file, docs, problems, config, catalog, old_workspaces))
+        spec = _validate_file(file, docs, problems, config, catalog, old_workspaces)
+        for item in spec.workspaces():
+            if item.set_validated is not None:
+                plan_inference_set(item)
+                item.diagnostics += item.plan_diagnostics  # a set's checks against its plan (nodes, autoscaling)
+        specs.append(spec)
     report = Report()
     valid = _collect(specs, report)
-    return report, [item.validated for item in valid]
+    return report, [item.validated for item in valid if item.validated is not None]
 
 
 def _validate_file(file: str, docs: list[Document], problems: list[Diagnostic], config: ProjectConfig, catalog,
@@ -116,6 +132,9 @@ def _validate_file(file: str, docs: list[Document], problems: list[Diagnostic], 
         problems = [Diagnostic("KC-N003", "file holds no YAML documents (empty, or comments only)", Severity.WARNING,
                                file=file)]
     for doc in docs:
+        if is_inference_set(doc):
+            documents += _validate_set_document(doc, config, catalog, old_workspaces)
+            continue
         ws, doc_problems = parse_document(doc, byo=not config.node_auto_provisioning)
         if ws is None:
             documents.append((doc_problems, None))
@@ -129,10 +148,51 @@ def _validate_file(file: str, docs: list[Document], problems: list[Diagnostic], 
     return _SpecFile(file, list(problems), documents)
 
 
+def _validate_set_document(doc: Document, config: ProjectConfig, catalog, old_workspaces: dict
+                           ) -> list[tuple[list[Diagnostic], _Workspace | None]]:
+    """An InferenceSet document: the set's own findings, then one Workspace item per replica it compiles to.
+
+    Every replica is validated by the Workspace rules (Kaito's webhook validates the child it would create); the
+    replicas differ only in their names, so a finding shared by several replicas is reported once, on the set."""
+    from .plan.inferenceset import ValidatedSet, child_count
+    from .rules.inferenceset import validate_inference_set
+
+    iset, problems = parse_inference_set(doc)
+    if iset is None:
+        return [(problems, None)]
+    namespace = iset.model.metadata.namespace or config.defaultNamespace
+    found = validate_inference_set(iset, config, old=old_workspaces.get(("InferenceSet", namespace, iset.name)))
+    item = _Workspace(namespace, iset.name, doc.span(("metadata", "name")), found.diagnostics, kind="InferenceSet")
+    if not item.ok:
+        return [(problems, item)]
+    byo = not config.node_auto_provisioning
+    validated_set = ValidatedSet(iset, namespace, config, found.autoscaling)
+    children, seen = [], {(d.code, d.span and d.span.line, d.span and d.span.col) for d in item.diagnostics}
+    count = child_count(validated_set)
+    for index in range(max(1, count)):  # Kaito validates the child it would create even at replicas: 0
+        ws, child_problems = parse_document(project_child(iset, index, byo=byo), byo=byo)
+        diags = child_problems
+        if ws is not None:
+            diags, facts = validate_workspace(ws, config, catalog)
+            if index < count:
+                children.append(_Workspace(namespace, ws.name, item.name_span, [], in_set=True,
+                                           validated=Validated(ws, namespace, config, catalog, facts)))
+        for diag in diags:
+            if (key := (diag.code, diag.span and diag.span.line, diag.span and diag.span.col)) not in seen:
+                seen.add(key)
+                item.diagnostics.append(dataclasses.replace(diag, notes=(*diag.notes, CHILD_NOTE.format(
+                    set=iset.name))))
+    if not item.ok:
+        return [(problems, item)]
+    item.set_validated, item.children = validated_set, children
+    return [(problems, item), *(([], child) for child in children)]
+
+
 def _collect(specs: Iterable[_SpecFile], report: Report) -> list[_Workspace]:
     """Fill ``report`` with what ``specs`` found plus the duplicate check (R4); the Workspaces without errors."""
     valid: list[_Workspace] = []
     seen: dict[tuple[str, str], str] = {}
+    duplicate_set = False
     for spec in specs:
         report.files_checked.add(spec.file)
         report.extend(spec.problems)
@@ -140,12 +200,15 @@ def _collect(specs: Iterable[_SpecFile], report: Report) -> list[_Workspace]:
             report.extend(problems)
             if item is None:
                 continue
-            report.workspaces_checked += 1
+            report.workspaces_checked += item.kind == "Workspace"
+            report.inference_sets_checked += item.kind == "InferenceSet"
             key = (item.namespace, item.name)
             diags = list(item.diagnostics)
-            if key in seen and item.name:
-                diags.append(Diagnostic(R4, R4_MESSAGE.format(ns=item.namespace, name=item.name, first=seen[key]),
-                                        span=item.name_span))
+            if not item.in_set:  # a set's replicas follow it: a set defined twice is said once, on the set
+                duplicate_set = item.kind == "InferenceSet" and key in seen
+            if key in seen and item.name and not (item.in_set and duplicate_set):
+                diags.append(Diagnostic(R4, R4_MESSAGE.format(kind=item.kind, ns=item.namespace, name=item.name,
+                                                              first=seen[key]), span=item.name_span))
             seen.setdefault(key, f"{spec.file}:{item.name_span.line}")
             report.extend(diags)
             if not _has_errors(diags):
@@ -157,8 +220,10 @@ def _has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
     return any(d.severity is Severity.ERROR for d in diagnostics)
 
 
-def _workspaces_at(file: str, revision: str, config: ProjectConfig) -> dict[tuple[str, str], ParsedWorkspace]:
-    """The Workspaces ``file`` held at git ``revision`` (none when the file did not exist then)."""
+def _workspaces_at(file: str, revision: str, config: ProjectConfig
+                   ) -> dict[tuple[str, ...], ParsedWorkspace | ParsedInferenceSet]:
+    """The Workspaces ``file`` held at git ``revision`` by (namespace, name), and its InferenceSets by
+    ("InferenceSet", namespace, name) (none when the file did not exist then)."""
     raw = read_at_revision(file, revision)
     if raw is None:
         return {}
@@ -168,6 +233,11 @@ def _workspaces_at(file: str, revision: str, config: ProjectConfig) -> dict[tupl
     docs, _ = parse_documents(text, f"{revision}:{file}")
     found = {}
     for doc in docs:
+        if is_inference_set(doc):
+            iset, _ = parse_inference_set(doc)
+            if iset is not None and iset.name:
+                found[("InferenceSet", iset.model.metadata.namespace or config.defaultNamespace, iset.name)] = iset
+            continue
         ws, _ = parse_document(doc, byo=not config.node_auto_provisioning)
         if ws is not None and ws.name:
             found[(ws.spec.metadata.namespace or config.defaultNamespace, ws.name)] = ws
@@ -291,10 +361,12 @@ class _CompileRun:
         catalog = self.catalogs.for_config(config, load=self._load_catalog)
         spec = _validate_file(name, docs, problems, config, catalog, {})
         for item in spec.workspaces():
-            if item.validated is not None:
+            if item.validated is not None and not item.in_set:
                 self._plan(item)
-        if pending.key is not None:
-            self.cache.put("spec", pending.key, _spec_payload(spec))
+            elif item.set_validated is not None:
+                self._plan_set(item)
+        if pending.key is not None and not any(item.kind == "InferenceSet" for item in spec.workspaces()):
+            self.cache.put("spec", pending.key, _spec_payload(spec))  # a set's own findings are not cached
         self._advance()
         return spec
 
@@ -314,7 +386,6 @@ class _CompileRun:
         return catalog
 
     def _plan(self, item: _Workspace) -> None:
-        from .cache import workspace_key
         from .plan import build_plan
 
         try:
@@ -322,6 +393,19 @@ class _CompileRun:
         except SpecError as exc:
             item.plan_diagnostics = exc.diagnostics
             return
+        self._find_output(item)
+
+    def _plan_set(self, item: _Workspace) -> None:
+        """Plan an InferenceSet with its replicas; render the set's own objects (they need no cdk8s)."""
+        if plan_inference_set(item):
+            for child in item.children:
+                self._find_output(child)
+            _render_set(item)
+
+    def _find_output(self, item: _Workspace) -> None:
+        """Its cache key, and its rendered files when the cache has them."""
+        from .cache import workspace_key
+
         if self.cache is not None:
             item.output_key = workspace_key(item.plan, _emit_settings(item.validated.config),
                                             _posix(item.plan.source_file))
@@ -425,17 +509,69 @@ def _emit_settings(config: ProjectConfig) -> dict[str, Any]:
 
 
 def plan_paths(paths: list[str], configs: ConfigResolver, catalogs: Catalogs):
-    """Validated workspaces with their plans (for ``plan``)."""
+    """Validated workspaces with their plans, and the plans of the InferenceSets (for ``plan``)."""
     from .plan import build_plan
 
-    report, valid = load_and_validate(paths, configs, catalogs)
-    plans = []
-    for item in valid:
+    specs = []
+    for file, docs, problems in load_paths(paths):
+        config = configs.for_file(file)
+        specs.append(_validate_file(file, docs, problems, config, catalogs.for_config(config), {}))
+    report = Report()
+    plans, set_plans = [], []
+    for item in _collect(specs, report):
+        if item.set_validated is not None:
+            if plan_inference_set(item):
+                set_plans.append(item.set_plan)
+                plans += [child.plan for child in item.children]
+            report.extend(item.plan_diagnostics)
+        elif item.validated is not None and not item.in_set:
+            try:
+                plans.append(build_plan(item.validated))
+            except SpecError as exc:
+                report.extend(exc.diagnostics)
+    return report, plans, set_plans
+
+
+def plan_inference_set(item: _Workspace) -> bool:
+    """Plan the replicas of an InferenceSet item, then the set; False (with ``plan_diagnostics``) when it fails.
+
+    A failure shared by the replicas is reported once, on the set."""
+    from .plan import build_plan
+    from .plan.inferenceset import plan_set
+
+    failures: dict[tuple, Diagnostic] = {}
+    for child in item.children:
         try:
-            plans.append(build_plan(item))
+            child.plan = build_plan(child.validated)
         except SpecError as exc:
-            report.extend(exc.diagnostics)
-    return report, plans
+            for diag in exc.diagnostics:
+                failures.setdefault((diag.code, diag.span and diag.span.line, diag.span and diag.span.col), diag)
+    if failures:
+        item.plan_diagnostics = list(failures.values())
+        return False
+    try:
+        item.set_plan, plans, item.plan_diagnostics = plan_set(item.set_validated, [c.plan for c in item.children])
+    except SpecError as exc:
+        item.plan_diagnostics = exc.diagnostics
+        for child in item.children:
+            child.plan = None
+        return False
+    for child, plan in zip(item.children, plans):
+        child.plan = plan
+    return True
+
+
+def _render_set(item: _Workspace) -> None:
+    """The set's own objects as its output directory ``<namespace>/<set>/`` (none when it needs no objects)."""
+    from . import __version__
+    from .emit.inferenceset import emit_set
+    from .output import WorkspaceOutput, render_workspace
+
+    plan = item.set_plan
+    objects = emit_set(plan)
+    if objects:
+        item.output = render_workspace(WorkspaceOutput(plan.namespace, plan.name, _posix(plan.source_file),
+                                                       plan.source_hash, objects), tool_version=__version__)
 
 
 def _posix(file: str) -> str:

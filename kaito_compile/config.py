@@ -31,6 +31,9 @@ class FeatureGates(Section):
     enableAccelerator: bool = False
     ModelMirror: bool = False
     ModelStreaming: bool = False
+    gatewayAPIInferenceExtension: bool = Field(
+        False, description="Kaito's gate: route InferenceSets through the llm-d router (an InferencePool and its "
+        "endpoint picker), installed as a Helm chart by the engine in routing.helmEngine")
 
 
 class Images(Section):
@@ -74,6 +77,36 @@ class Karpenter(Section):
     defaultNodeClass: str = "image-family-ubuntu"
 
 
+class Prometheus(Section):
+    serverAddress: str = Field(pattern=r"^https?://[^\s]+$", description="URL of the Prometheus server KEDA "
+                               "queries (it must scrape the inference pods, with namespace and pod labels)")
+
+
+class Autoscaling(Section):
+    """Where KEDA reads the metrics of autoscaled InferenceSets (there is no keda-kaito-scaler in the output)."""
+
+    prometheus: Prometheus | None = None
+
+
+class GatewayRef(Section):
+    """A Gateway (gateway.networking.k8s.io) that exists in the cluster; HTTPRoutes attach to it."""
+
+    name: str = Field(pattern=DNS_SUBDOMAIN, max_length=253)
+    namespace: str | None = Field(None, pattern=DNS_LABEL, max_length=63,
+                                  description="default: the InferenceSet's namespace")
+    sectionName: str | None = Field(None, pattern=DNS_SUBDOMAIN, max_length=253)
+
+
+class Routing(Section):
+    """How the llm-d router chart of featureGates.gatewayAPIInferenceExtension is installed, and where to route."""
+
+    helmEngine: Literal["flux", "argocd"] = Field(
+        "flux", description="flux: OCIRepository + HelmRelease (as Kaito); argocd: an Argo CD Application")
+    argocdNamespace: str = Field("argocd", pattern=DNS_LABEL, max_length=63)
+    argocdProject: str = "default"
+    gateway: GatewayRef | None = Field(None, description="emit an HTTPRoute from this Gateway to each pool")
+
+
 class ProjectConfig(Section):
     cloud: str = Field("azure", description="azure | aws | arc (Kaito's CLOUD_PROVIDER)")
     provisioner: Literal["gpu-provisioner", "machine", "karpenter", "byo"] = "gpu-provisioner"
@@ -89,6 +122,8 @@ class ProjectConfig(Section):
     nodes: list[Node] = Field(default_factory=list, description="BYO node inventory")
     configMaps: list[ConfigMapSource] = Field(default_factory=list)
     karpenter: Karpenter = Field(default_factory=Karpenter)
+    autoscaling: Autoscaling = Field(default_factory=Autoscaling)
+    routing: Routing = Field(default_factory=Routing)
     catalogs: list[str] = Field(default_factory=list, description="project-local preset catalogs")
     output: str = "out"
 

@@ -80,6 +80,7 @@ class Report:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     files_checked: set[str] = field(default_factory=set)
     workspaces_checked: int = 0
+    inference_sets_checked: int = 0
 
     def extend(self, diagnostics: Iterable[Diagnostic]) -> None:
         self.diagnostics.extend(diagnostics)
@@ -103,6 +104,9 @@ class Report:
         errors = self.errors
         files_with_errors = {d.where for d in errors if d.where}
         checked = f"checked {self.workspaces_checked} workspace{'s' if self.workspaces_checked != 1 else ''}"
+        if self.inference_sets_checked:
+            n = self.inference_sets_checked
+            checked += f", {n} InferenceSet{'s' if n != 1 else ''}"
         if not errors:
             n = len(self.files_checked)
             return f"Success: no issues found in {n} file{'s' if n != 1 else ''} ({checked})"
@@ -176,6 +180,7 @@ def render_json(report: Report) -> str:
             "warnings": sum(d.severity is Severity.WARNING for d in report.diagnostics),
             "files": len(report.files_checked),
             "workspaces": report.workspaces_checked,
+            **({"inferenceSets": report.inference_sets_checked} if report.inference_sets_checked else {}),
         },
     }
     return json.dumps(payload, indent=2, sort_keys=True)

@@ -29,3 +29,11 @@ def test_schema_marks_deprecated_fields():
     assert resource["count"].get("deprecated") is True
     assert resource["preferredNodes"].get("deprecated") is True
     assert schema["$defs"]["ResourceSpecBeta"]["additionalProperties"] is False
+
+
+def test_inferenceset_schemas_are_fresh():
+    from kaito_compile.spec import inferenceset
+
+    for api_version, name in inferenceset.SCHEMA_FILES.items():
+        committed = (SCHEMA_DIR / name).read_text()
+        assert committed == inferenceset.render_schema(api_version), f"schemas/{name} is stale: run `make schemas`"

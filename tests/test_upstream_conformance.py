@@ -77,6 +77,21 @@ def ignored(reason: str, notes: tuple[str, ...]) -> Expected:
     return Expected(reason, workspaces=0, notes=frozenset(notes))
 
 
+def rejected_set(reason: str, codes: tuple[str, ...], messages: tuple[str, ...], *, workspaces: int,
+                 notes: tuple[str, ...] = ()) -> Expected:
+    """An InferenceSet refused: ``workspaces`` children were checked (0 when the set's own rules failed)."""
+    return Expected(reason, frozenset(codes), messages, workspaces=workspaces, notes=frozenset(notes))
+
+
+FIXED_NODES = "fixed NodeClaim per node"
+NO_PROMETHEUS = "autoscaling.prometheus.serverAddress"
+MISSING_INSTANCE_TYPE = "missing field(s): spec.template.resource.instanceType"
+NO_MAXIMUM = "no maximum: give scaledobject.kaito.sh/max-replicas or spec.nodeCountLimit"
+KEDA_CLUSTER = {**KAITO_DEFAULTS, "provisioner": "karpenter",
+                "autoscaling": {"prometheus": {"serverAddress": "http://prometheus.monitoring.svc:9090"}}}
+GWIE = "a Gateway API object of Kaito's GWIE guide (the user's, not compiled; see tests/conformance)"
+
+
 ARC_PLACEHOLDER = "instanceType is the placeholder <your-vm-sku>: not a SKU Kaito knows (I8), on Arc as on Azure"
 
 EXPECTED: dict[str, Expected] = {
@@ -106,13 +121,32 @@ EXPECTED: dict[str, Expected] = {
     "fine-tuning/kaito_workspace_tuning_phi_3_with_pvc_volume.yaml":
         accepted("PVC input and output; the webhook checks no SKU for tuning (Standard_NC6s_v3 is a legacy V100 "
                  "kaito-compile's tuning runtime still sizes)", notes=("KC-N001",)),
-    # --- inference: InferenceSet / MultiRoleInference are not Workspaces --------------------------
+    # --- inference: InferenceSets (their children are the Workspaces counted) ----------------------
+    # On Kaito's defaults (gpu-provisioner) an autoscaled set is refused: fixed NodeClaims cannot follow KEDA (IS8)
+    # and no Prometheus server is declared (IS10); Kaito admits them. SCENARIOS runs them on a cluster that scales.
     "inference/kaito_inferenceset_llama-3.1_8b_instruct.yaml":
-        ignored("an InferenceSet (and its Secret)", ("KC-N001", "KC-N002")),
-    "inference/kaito_inferenceset_mig_mixed_strategy.yaml": ignored("an InferenceSet", ("KC-N002",)),
-    "inference/kaito_inferenceset_mig_single_strategy.yaml": ignored("an InferenceSet", ("KC-N002",)),
-    "inference/kaito_inferenceset_mistral_7b-instruct.yaml": ignored("an InferenceSet", ("KC-N002",)),
-    "inference/kaito_inferenceset_phi_4_mini.yaml": ignored("an InferenceSet", ("KC-N002",)),
+        rejected_set("autoscaled (legacy annotations) on fixed NodeClaims, no metrics source", ("KC-IS8", "KC-IS10"),
+                     (FIXED_NODES, NO_PROMETHEUS), workspaces=1, notes=("KC-N001",)),
+    "inference/kaito_inferenceset_mig_mixed_strategy.yaml":
+        rejected_set("no instanceType with node auto-provisioning (IS3, Kaito's webhook too); autoscaled with neither "
+                     "max-replicas nor nodeCountLimit, which keda-kaito-scaler skips silently (IS7)",
+                     ("KC-IS3", "KC-IS7"), (MISSING_INSTANCE_TYPE, NO_MAXIMUM), workspaces=0),
+    "inference/kaito_inferenceset_mig_single_strategy.yaml":
+        rejected_set("as the mixed-strategy example", ("KC-IS3", "KC-IS7"), (MISSING_INSTANCE_TYPE, NO_MAXIMUM),
+                     workspaces=0),
+    "inference/kaito_inferenceset_mistral_7b-instruct.yaml":
+        rejected_set("autoscaled on fixed NodeClaims, no metrics source", ("KC-IS8", "KC-IS10"),
+                     (FIXED_NODES, NO_PROMETHEUS), workspaces=1),
+    "inference/kaito_inferenceset_phi_4_mini.yaml":
+        rejected_set("autoscaled on fixed NodeClaims, no metrics source", ("KC-IS8", "KC-IS10"),
+                     (FIXED_NODES, NO_PROMETHEUS), workspaces=1),
+    # --- the GWIE guide's routing objects are not kaito.sh objects ----------------------------------
+    "gateway-api-inference-extension/destinationrule-mistral-7b-instruct.yaml": ignored(GWIE, ("KC-N001",)),
+    "gateway-api-inference-extension/destinationrule-phi-4-mini-instruct.yaml": ignored(GWIE, ("KC-N001",)),
+    "gateway-api-inference-extension/gateway.yaml": ignored(GWIE, ("KC-N001",)),
+    "gateway-api-inference-extension/httproute-bbr.yaml": ignored(GWIE, ("KC-N001",)),
+    "gateway-api-inference-extension/httproute.yaml": ignored(GWIE, ("KC-N001",)),
+    # --- MultiRoleInference is not compiled ---------------------------------------------------------
     "inference/kaito_multiroleinference_deepseek-v3.yaml":
         ignored("a MultiRoleInference (and its Secret)", ("KC-N001", "KC-N002")),
     "inference/kaito_multiroleinference_phi4_4.yaml": ignored("a MultiRoleInference", ("KC-N002",)),
@@ -187,6 +221,13 @@ SCENARIOS: dict[str, Expected] = {
     "inference/kaito_workspace_accelerator.yaml":
         accepted("on the cluster it is written for (BYO, enableAccelerator, 4-GPU nodes): 2 GPUs hold the weights",
                  config=BYO_ACCELERATOR),
+    "inference/kaito_inferenceset_llama-3.1_8b_instruct.yaml":
+        accepted("Karpenter grows the nodes and KEDA reads Prometheus: one scaled workload", notes=("KC-N001",),
+                 config=KEDA_CLUSTER),
+    "inference/kaito_inferenceset_mistral_7b-instruct.yaml":
+        accepted("Karpenter and Prometheus: one scaled workload", config=KEDA_CLUSTER),
+    "inference/kaito_inferenceset_phi_4_mini.yaml":
+        accepted("Karpenter and Prometheus: one scaled workload", config=KEDA_CLUSTER),
 }
 """Second runs of examples on the cluster shape they were written for."""
 

@@ -21,6 +21,25 @@ def common_labels(plan: Plan) -> dict[str, str]:
     return {WORKSPACE_LABEL: plan.workspace, **MANAGED_BY}
 
 
+def workload_labels(plan: Plan) -> dict[str, str]:
+    """The workload's selector and pod labels: ``kaito.sh/workspace`` plus the labels Kaito copies from the Workspace
+    (an InferenceSet replica's ``inferenceset.kaito.sh/created-by``, …)."""
+    return {WORKSPACE_LABEL: plan.workspace, **plan.workload_labels}
+
+
+def workload_replicas(plan: Plan) -> int | None:
+    """One pod per node; None (left out) when KEDA owns the field, so GitOps never resets what KEDA scaled."""
+    return None if plan.autoscaled_max_nodes is not None else plan.node_count
+
+
+def scrape_annotations(plan: Plan) -> dict[str, str] | None:
+    """When KEDA scales the workload from Prometheus, the pods ask to be scraped (the ``prometheus.io/*`` convention
+    of the usual ``kubernetes-pods`` scrape job): both runtimes serve their metrics at ``/metrics`` on the API port."""
+    if plan.autoscaled_max_nodes is None:
+        return None
+    return {"prometheus.io/scrape": "true", "prometheus.io/port": str(INFERENCE_PORT), "prometheus.io/path": "/metrics"}
+
+
 def common_annotations(plan: Plan) -> dict[str, str]:
     return {SPEC_HASH_ANNOTATION: plan.source_hash}
 

@@ -23,7 +23,6 @@ from .common import (
     inference_toleration_specs,
     TEMPLATE_EXEMPTION,
     VLLM_EXEMPTION,
-    WORKSPACE_LABEL,
     docker_config_volume,
     empty_dir,
     gpu_resources,
@@ -36,6 +35,9 @@ from .common import (
     pod_security_context,
     quantity,
     restricted_security_context,
+    scrape_annotations,
+    workload_labels,
+    workload_replicas,
 )
 
 WEIGHTS_DIR = "/workspace/weights"
@@ -143,7 +145,7 @@ def _local_weights_volume(plan: Plan) -> k8s.Volume:
 
 
 def emit_transformers_deployment(scope: Construct, plan: Plan) -> k8s.KubeDeployment:
-    labels = {WORKSPACE_LABEL: plan.workspace}
+    labels = workload_labels(plan)
     mounts = [mount("model-weights-volume", WEIGHTS_DIR), mount("dshm", "/dev/shm"), mount("tmp", "/tmp")]
     volumes = [empty_dir("model-weights-volume"), empty_dir("dshm", memory=True), empty_dir("tmp")]
     if plan.local_weights:
@@ -168,11 +170,11 @@ def emit_transformers_deployment(scope: Construct, plan: Plan) -> k8s.KubeDeploy
         security_context=restricted_security_context(),
     )
     deployment = k8s.KubeDeployment(scope, "deployment", metadata=metadata(plan, plan.workspace), spec=k8s.DeploymentSpec(
-        replicas=plan.node_count,
+        replicas=workload_replicas(plan),
         selector=k8s.LabelSelector(match_labels=labels),
         strategy=k8s.DeploymentStrategy(type="Recreate"),
         template=k8s.PodTemplateSpec(
-            metadata=k8s.ObjectMeta(labels=labels),
+            metadata=k8s.ObjectMeta(labels=labels, annotations=scrape_annotations(plan)),
             spec=k8s.PodSpec(
                 affinity=node_affinity(plan),
                 tolerations=inference_tolerations(plan),
@@ -262,8 +264,14 @@ def _vllm_env(plan: Plan) -> list[k8s.EnvVar]:
     return env
 
 
+def _pvc_when_scaled(plan: Plan) -> str:
+    """Kaito retains the weight caches of scaled-in pods; when KEDA scales, the local-NVMe volume of a pod whose node
+    Karpenter removed would pin its successor to a node that is gone, so it is deleted with the pod."""
+    return "Delete" if plan.autoscaled_max_nodes is not None else "Retain"
+
+
 def emit_vllm_statefulset(scope: Construct, plan: Plan, *, nvme_storage_class: bool) -> k8s.KubeStatefulSet:
-    labels = {WORKSPACE_LABEL: plan.workspace}
+    labels = workload_labels(plan)
     cuda = plan.model.vllm.cudaToolkit
     download = plan.local_weights is None
     nvme = download and nvme_storage_class and bool(plan.gpu and plan.gpu.nvme)
@@ -313,15 +321,15 @@ def emit_vllm_statefulset(scope: Construct, plan: Plan, *, nvme_storage_class: b
     statefulset = k8s.KubeStatefulSet(scope, "statefulset", metadata=metadata(
         plan, plan.workspace, annotations={"workspace.kaito.io/revision": "1", **linter_exemptions(VLLM_EXEMPTION)}),
         spec=k8s.StatefulSetSpec(
-        replicas=plan.node_count,
+        replicas=workload_replicas(plan),
         selector=k8s.LabelSelector(match_labels=labels),
         service_name=f"{plan.workspace}-headless",
         pod_management_policy="Parallel",
         persistent_volume_claim_retention_policy=k8s.StatefulSetPersistentVolumeClaimRetentionPolicy(
-            when_scaled="Retain", when_deleted="Delete"),
+            when_scaled=_pvc_when_scaled(plan), when_deleted="Delete"),
         volume_claim_templates=claim_templates,
         template=k8s.PodTemplateSpec(
-            metadata=k8s.ObjectMeta(labels=labels),
+            metadata=k8s.ObjectMeta(labels=labels, annotations=scrape_annotations(plan)),
             spec=k8s.PodSpec(
                 affinity=node_affinity(plan),
                 tolerations=inference_tolerations(plan),
@@ -339,9 +347,9 @@ def emit_vllm_statefulset(scope: Construct, plan: Plan, *, nvme_storage_class: b
 # --- template workspaces ----------------------------------------------------------------------------------------
 
 def emit_template_statefulset(scope: Construct, plan: Plan) -> k8s.KubeStatefulSet:
-    labels = {WORKSPACE_LABEL: plan.workspace}
+    labels = workload_labels(plan)
     template = copy.deepcopy(plan.template or {})
-    template.setdefault("metadata", {}).setdefault("labels", {})[WORKSPACE_LABEL] = plan.workspace
+    template.setdefault("metadata", {}).setdefault("labels", {}).update(labels)
     pod = template.setdefault("spec", {})
     pod.pop("affinity", None)  # Kaito replaces the user's affinity
     affinity = affinity_json(plan)
@@ -351,7 +359,7 @@ def emit_template_statefulset(scope: Construct, plan: Plan) -> k8s.KubeStatefulS
     statefulset = k8s.KubeStatefulSet(scope, "statefulset", metadata=metadata(
         plan, plan.workspace, annotations=linter_exemptions(TEMPLATE_EXEMPTION)),
                                       spec=k8s.StatefulSetSpec(
-                                          replicas=plan.node_count,
+                                          replicas=workload_replicas(plan),
                                           selector=k8s.LabelSelector(match_labels=labels),
                                           template=k8s.PodTemplateSpec(metadata=k8s.ObjectMeta(labels=labels))))
     raw.replace(statefulset, "/spec/template", template)

@@ -88,13 +88,16 @@ def _machine(scope: Construct, plan: Plan, name: str) -> cdk8s.ApiObject:
 def emit_node_pool(scope: Construct, plan: Plan, node_class_group: str, node_class_kind: str) -> cdk8s.ApiObject:
     workspace_labels = {"karpenter.kaito.sh/workspace-name": plan.workspace,
                         "karpenter.kaito.sh/workspace-namespace": plan.namespace}
+    if plan.inference_set:
+        workspace_labels.update({"karpenter.kaito.sh/inferenceset": plan.inference_set,
+                                 "karpenter.kaito.sh/inferenceset-namespace": plan.namespace})
     requirements = [{"key": "node.kubernetes.io/instance-type", "operator": "In", "values": [plan.instance_type]}]
     if node_class_group == "karpenter.azure.com":
         requirements.append({"key": "karpenter.azure.com/placement-scope", "operator": "In", "values": ["regional"]})
     return _api_object(scope, plan, "karpenter.sh/v1", "NodePool", node_pool_name(plan.namespace, plan.workspace),
                        labels={"karpenter.kaito.sh/managed-by": "kaito", **workspace_labels}, annotations={},
                        spec={
-                           "replicas": plan.node_count,
+                           **_node_pool_size(plan),
                            "template": {
                                "metadata": {"labels": {**workspace_labels, **plan.match_labels}},
                                "spec": {
@@ -105,5 +108,14 @@ def emit_node_pool(scope: Construct, plan: Plan, node_class_group: str, node_cla
                                },
                            },
                            "disruption": {"consolidateAfter": "0s",
-                                          "budgets": [{"nodes": "1", "reasons": ["Drifted"]}]},
+                                          "budgets": [{"nodes": "0" if plan.inference_set else "1",
+                                                       "reasons": ["Drifted"]}]},
                        })
+
+
+def _node_pool_size(plan: Plan) -> dict:
+    """Static (``replicas``) as Kaito's NodePool; dynamic with a node limit when KEDA scales the workload, so
+    Karpenter creates a node for each pending replica pod, up to the set's maximum."""
+    if plan.autoscaled_max_nodes is None:
+        return {"replicas": plan.node_count}
+    return {"limits": {"nodes": str(plan.autoscaled_max_nodes)}}

@@ -1,10 +1,12 @@
 """Sync order of the emitted objects, as annotations Argo CD reads (Flux ignores them).
 
-Waves go nodes → config → workloads → services: GPU nodes take minutes to join, so their NodeClaims are
-created first; Argo CD waits for a wave to be healthy before it applies the next (it ships health checks for
+Waves go nodes → config → workloads → services → scaling and routing → routes: GPU nodes take minutes to join,
+so their NodeClaims are created first; Argo CD waits for a wave to be healthy before it applies the next (it ships health checks for
 karpenter.sh NodeClaim and NodePool), and deletes in the reverse order, so Services go first and the nodes
-last. NodeClaim, NodePool and Machine are custom resources: ``SkipDryRunOnMissingResource=true`` lets the
-first sync go ahead while Karpenter or gpu-provisioner is still installing their CRDs.
+last. An InferenceSet's ScaledObject and router chart (Flux OCIRepository/HelmRelease, Argo CD Application) come
+after the workloads they scale and select, its HTTPRoute after the InferencePool the chart creates. Custom
+resources (NodeClaim, NodePool, Machine and those): ``SkipDryRunOnMissingResource=true`` lets the
+first sync go ahead while their controllers are still installing their CRDs.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ SYNC_WAVE_ANNOTATION = "argocd.argoproj.io/sync-wave"
 SYNC_OPTIONS_ANNOTATION = "argocd.argoproj.io/sync-options"
 SKIP_DRY_RUN = "SkipDryRunOnMissingResource=true"
 
-NODES, CONFIG, WORKLOADS, SERVICES = 0, 1, 2, 3
+NODES, CONFIG, WORKLOADS, SERVICES, SCALING, ROUTES = 0, 1, 2, 3, 4, 5
 SYNC_WAVES: dict[str, int] = {
     "NodeClaim": NODES,
     "NodePool": NODES,
@@ -23,8 +25,14 @@ SYNC_WAVES: dict[str, int] = {
     "StatefulSet": WORKLOADS,
     "Job": WORKLOADS,
     "Service": SERVICES,
+    "ScaledObject": SCALING,
+    "OCIRepository": SCALING,
+    "HelmRelease": SCALING,
+    "Application": SCALING,
+    "HTTPRoute": ROUTES,
 }
-CUSTOM_RESOURCE_KINDS = frozenset({"NodeClaim", "NodePool", "Machine"})
+CUSTOM_RESOURCE_KINDS = frozenset({"NodeClaim", "NodePool", "Machine", "ScaledObject", "OCIRepository",
+                                   "HelmRelease", "Application", "HTTPRoute"})
 
 
 class UnknownKind(ValueError):

@@ -45,9 +45,20 @@ CRD_FILES = {
     ("kustomize.toolkit.fluxcd.io/v1", "Kustomization"): (
         "fluxcd-kustomize-controller/config/crd/bases/kustomize.toolkit.fluxcd.io_kustomizations.yaml"
     ),
+    # an InferenceSet's own objects (KEDA, the llm-d router chart through Flux, Gateway API routing)
+    ("keda.sh/v1alpha1", "ScaledObject"): "keda/config/crd/bases/keda.sh_scaledobjects.yaml",
     ("source.toolkit.fluxcd.io/v1", "OCIRepository"): (
         "fluxcd-source-controller/config/crd/bases/source.toolkit.fluxcd.io_ocirepositories.yaml"
     ),
+    ("helm.toolkit.fluxcd.io/v2", "HelmRelease"): (
+        "fluxcd-helm-controller/config/crd/bases/helm.toolkit.fluxcd.io_helmreleases.yaml"
+    ),
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"): "gateway-api/config/crd/standard/gateway.networking.k8s.io_httproutes.yaml",
+    ("inference.networking.k8s.io/v1", "InferencePool"): (
+        "gateway-api-inference-extension/v1.5.0/config/crd/bases/inference.networking.k8s.io_inferencepools.yaml"
+    ),
+    ("kaito.sh/v1beta1", "InferenceSet"): "kaito/config/crd/bases/kaito.sh_inferencesets.yaml",
+    ("kaito.sh/v1alpha1", "InferenceSet"): "kaito/config/crd/bases/kaito.sh_inferencesets.yaml",
 }
 
 _DEFINITIONS_URI = "https://kubernetes.io/api/_definitions.json"

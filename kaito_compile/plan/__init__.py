@@ -17,6 +17,7 @@ from ..rules import Validated, facts
 from ..rules.registry import RuleContext
 from ..rules.resource import P1, sanitized_match_labels
 from ..sizing.gpu import GpuConfig, SizingError
+from ..spec.inferenceset import CREATED_BY_LABEL, PROPAGATED_LABELS
 from ..sizing.transformers import transformers_dtype
 from ..sizing.vllm import estimate_nodes, explicit_max_model_len, sizing_flags
 from .model import AdapterPlan, ConfigMapPlan, Images, Plan, TuningPlan
@@ -78,6 +79,8 @@ def build_plan(validated: Validated) -> Plan:
         node_image_family=(validated.ws.annotation("kaito.sh/node-image-family") or
                            config.defaultNodeImageFamily).strip().lower(),
         node_class=validated.ws.annotation("kaito.sh/node-class-name") or config.karpenter.defaultNodeClass,
+        inference_set=(spec.metadata.labels or {}).get(CREATED_BY_LABEL),
+        workload_labels=_workload_labels(spec.metadata.labels or {}),
     )
     if gpu is not None and kind != "inference-template":
         why.extend(_gpu_reasons(ctx, model, gpu, node_count))
@@ -87,6 +90,11 @@ def build_plan(validated: Validated) -> Plan:
     if kind == "inference-template":
         return Plan(**plan_kwargs, template=spec.inference.template, config_maps=_declared_config_maps(ctx))
     return Plan(**plan_kwargs, **_preset_parts(ctx, model, gpu, node_count))
+
+
+def _workload_labels(labels: dict[str, str]) -> dict[str, str]:
+    """Kaito copies these Workspace labels to the workload's selector and pod labels (kaito-api.md §4.3)."""
+    return {key: labels[key] for key in (CREATED_BY_LABEL, *PROPAGATED_LABELS) if key in labels}
 
 
 def _fail(ctx: RuleContext, path: tuple, message: str, hints: tuple[str, ...] = ()) -> SpecError:
@@ -199,10 +207,18 @@ def _preset_parts(ctx: RuleContext, model: ModelEntry, gpu: GpuConfig, node_coun
     return parts
 
 
+def _served_model_name(ctx: RuleContext, model: ModelEntry) -> str:
+    """Kaito: a MultiRoleInference replica serves the short name, an InferenceSet replica the set's name."""
+    labels = ctx.spec.metadata.labels or {}
+    if PROPAGATED_LABELS[1] in labels:
+        return model.short_name
+    return labels.get(CREATED_BY_LABEL) or model.short_name
+
+
 def _vllm_args(ctx: RuleContext, model: ModelEntry, gpu: GpuConfig, node_count: int) -> dict[str, str]:
     args = model.vllm.static_args()
     args.update({
-        "served-model-name": model.short_name,
+        "served-model-name": _served_model_name(ctx, model),
         "max-model-len": "auto",
         "kv-events-config": KV_EVENTS,
         "compilation-config.pass_config.fuse_allreduce_rms": "False",

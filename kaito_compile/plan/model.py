@@ -89,6 +89,13 @@ class Plan:
     node_class: str | None = None
     why: tuple[str, ...] = ()
     """Human-readable reasons for the sizing decisions (shown by ``plan``)."""
+    inference_set: str | None = None
+    """The InferenceSet this workspace is a replica of (its label ``inferenceset.kaito.sh/created-by``)."""
+    workload_labels: dict[str, str] = field(default_factory=dict)
+    """Workspace labels Kaito adds to the workload's selector and pod labels (InferenceSet, MultiRoleInference)."""
+    autoscaled_max_nodes: int | None = None
+    """Set when KEDA scales this workload (an autoscaled InferenceSet): ``replicas`` is left to KEDA and a
+    Karpenter NodePool may grow to this many nodes."""
 
     @property
     def gpus_per_node(self) -> int:

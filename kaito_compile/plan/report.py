@@ -10,6 +10,7 @@ from rich.table import Table
 from ..catalog.quantity import GIB
 from ..sizing import suggest
 from ..sizing.vllm import BASE_OVERHEAD_GIB, GPU_MEMORY_UTILIZATION, WEIGHT_EXPANSION
+from .inferenceset import SetPlan
 from .model import Plan
 
 WIDTH = 140
@@ -51,7 +52,54 @@ def plan_row(plan: Plan) -> dict:
         "parallelism": parallelism(plan),
         "context": context_budget(plan),
         "why": list(plan.why),
+        **({"inferenceSet": plan.inference_set} if plan.inference_set else {}),
     }
+
+
+def set_row(plan: SetPlan) -> dict:
+    """An InferenceSet: its replicas, the children they compile to, the nodes and GPUs they may use."""
+    row = {
+        "inferenceSet": f"{plan.namespace}/{plan.name}",
+        "kind": "InferenceSet",
+        "apiVersion": plan.api_version,
+        "runtime": plan.runtime,
+        "replicas": plan.replicas,
+        "children": list(plan.children),
+        "nodesPerReplica": plan.nodes_per_replica,
+        "gpusPerNode": plan.gpus_per_node,
+        "nodes": plan.planned_nodes,
+        "gpus": plan.planned_gpus,
+        "nodeCountLimit": plan.node_count_limit,
+        "autoscaling": None,
+        "routing": None,
+    }
+    if plan.scale is not None:
+        scale = plan.scale
+        row["autoscaling"] = {"scheme": scale.autoscaling.scheme, "minReplicas": scale.min_replicas,
+                              "maxReplicas": scale.max_replicas, "maxFrom": scale.max_from,
+                              "target": f"{scale.target_kind}/{scale.target_name}"}
+    if plan.route is not None:
+        row["routing"] = {"inferencePool": plan.route.release, "engine": plan.route.engine,
+                          "endpointPicker": plan.route.epp}
+    return row
+
+
+def render_sets(plans: list[SetPlan]) -> str:
+    if not plans:
+        return ""
+    table = Table(title="InferenceSets")
+    for column in ("inferenceset", "replicas", "compiled to", "nodes/replica", "GPUs/node", "nodes", "GPUs",
+                   "nodeCountLimit", "autoscaling", "routing"):
+        table.add_column(column, overflow="fold")
+    for row in map(set_row, plans):
+        scale = row["autoscaling"]
+        table.add_row(row["inferenceSet"], str(row["replicas"]), ", ".join(row["children"]) or "-",
+                      str(row["nodesPerReplica"]), str(row["gpusPerNode"]),
+                      f"{'≤ ' if scale else ''}{row['nodes']}", f"{'≤ ' if scale else ''}{row['gpus']}",
+                      str(row["nodeCountLimit"] or "-"),
+                      f"KEDA {scale['minReplicas']}–{scale['maxReplicas']} ({scale['scheme']})" if scale else "-",
+                      row["routing"]["inferencePool"] if row["routing"] else "-")
+    return "\n" + _render(table)
 
 
 def render_plans(plans: list[Plan]) -> str:

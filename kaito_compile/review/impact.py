@@ -1,7 +1,8 @@
 """What a change means in the cluster: GPU capacity, images, and changes the API server refuses to apply.
 
 Capacity is read from the rendered objects alone: nodes are the NodeClaim/Machine objects plus the replicas
-of static NodePools; GPUs are what the pods request (replicas × the pod's effective request, init
+of static NodePools (a dynamic NodePool's ``limits.nodes`` counts apart, as what autoscaling may add; a KEDA
+ScaledObject contributes its target's replica range); GPUs are what the pods request (replicas × the pod's effective request, init
 containers included as the scheduler counts them), named after the GPU model of the instance type the
 node objects ask for. Bring-your-own workspaces have no node objects, so their GPUs keep the resource name.
 """
@@ -56,7 +57,28 @@ def capacity(objects: list[dict], gpu_models: Mapping[str, str]) -> Capacity:
         for resource, count in _workload_gpus(obj).items():
             gpus[model if model and resource.endswith("/gpu") else resource] += count
     return Capacity(nodes=sum(_node_count(obj) for obj in objects), instance_types=tuple(instance_types),
-                    gpus=tuple(sorted((unit, n) for unit, n in gpus.items() if n)))
+                    gpus=tuple(sorted((unit, n) for unit, n in gpus.items() if n)),
+                    max_nodes=sum(_node_limit(obj) for obj in objects),
+                    autoscaling=tuple(sorted(scale for obj in objects if (scale := _autoscaling(obj)))))
+
+
+def _node_limit(obj: dict) -> int:
+    """A dynamic NodePool's ``limits.nodes`` (Karpenter adds nodes for pending pods up to it)."""
+    spec = obj.get("spec") or {}
+    if obj.get("kind") != "NodePool" or "replicas" in spec:
+        return 0
+    limit = str((spec.get("limits") or {}).get("nodes") or "0")
+    return int(limit) if limit.isdigit() else 0
+
+
+def _autoscaling(obj: dict) -> tuple[str, int, int] | None:
+    """A KEDA ScaledObject's target and replica range (KEDA's defaults: min 0, max 100)."""
+    if obj.get("kind") != "ScaledObject":
+        return None
+    spec = obj.get("spec") or {}
+    target = spec.get("scaleTargetRef") or {}
+    return (f"{target.get('kind', 'Deployment')}/{target.get('name', '?')}", int(spec.get("minReplicaCount", 0)),
+            int(spec.get("maxReplicaCount", 100)))
 
 
 def _node_count(obj: dict) -> int:
@@ -128,7 +150,8 @@ def is_resource_name(unit: str) -> bool:
 
 
 def capacity_delta(old: Capacity, new: Capacity) -> str:
-    """``+2 nodes, +16 NVIDIA A100 GPUs`` (empty when nothing changed)."""
+    """``+2 nodes, +16 NVIDIA A100 GPUs, autoscaling StatefulSet/x 1–5 → 1–8 replicas`` (empty when nothing
+    changed)."""
     parts = []
     if new.nodes != old.nodes:
         parts.append(_signed(new.nodes - old.nodes, "node"))
@@ -137,7 +160,27 @@ def capacity_delta(old: Capacity, new: Capacity) -> str:
         delta = new.gpu_count(unit) - old.gpu_count(unit)
         if delta:
             parts.append(f"{delta:+d} {unit}" if is_resource_name(unit) else _signed(delta, f"{unit} GPU"))
-    return ", ".join(parts)
+    if new.max_nodes != old.max_nodes:
+        parts.append(f"{new.max_nodes - old.max_nodes:+d} autoscaled nodes at most")
+    return ", ".join(parts + autoscaling_changes(old, new))
+
+
+def autoscaling_changes(old: Capacity, new: Capacity) -> list[str]:
+    """``autoscaling StatefulSet/x 1–5 → 1–8 replicas``, ``+autoscaling …``, ``-autoscaling …`` per scale target."""
+    before = {target: (low, high) for target, low, high in old.autoscaling}
+    after = {target: (low, high) for target, low, high in new.autoscaling}
+    changes = []
+    for target in sorted(before.keys() | after.keys()):
+        was, now = before.get(target), after.get(target)
+        if was == now:
+            continue
+        if was is None:
+            changes.append(f"+autoscaling {target} {now[0]}–{now[1]} replicas")
+        elif now is None:
+            changes.append(f"-autoscaling {target} {was[0]}–{was[1]} replicas")
+        else:
+            changes.append(f"autoscaling {target} {was[0]}–{was[1]} → {now[0]}–{now[1]} replicas")
+    return changes
 
 
 def _signed(delta: int, noun: str) -> str:
@@ -150,7 +193,8 @@ def total_capacity(capacities: list[Capacity]) -> Capacity:
         gpus.update(dict(cap.gpus))
     return Capacity(nodes=sum(c.nodes for c in capacities),
                     instance_types=tuple(sorted({t for c in capacities for t in c.instance_types})),
-                    gpus=tuple(sorted(gpus.items())))
+                    gpus=tuple(sorted(gpus.items())), max_nodes=sum(c.max_nodes for c in capacities),
+                    autoscaling=tuple(sorted(scale for c in capacities for scale in c.autoscaling)))
 
 
 # --- images -------------------------------------------------------------------------------------------------

@@ -70,6 +70,8 @@ class Capacity:
     nodes: int = 0
     instance_types: tuple[str, ...] = ()
     gpus: tuple[tuple[str, int], ...] = ()  # (unit, count): unit is a GPU model, or a resource name when unknown
+    max_nodes: int = 0  # nodes dynamic NodePools may add (limits.nodes): an autoscaled InferenceSet's capacity
+    autoscaling: tuple[tuple[str, int, int], ...] = ()  # (scale target "Kind/name", min, max) per ScaledObject
 
     def gpu_count(self, unit: str) -> int:
         return dict(self.gpus).get(unit, 0)

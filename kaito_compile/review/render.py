@@ -282,7 +282,13 @@ def render_json(diff: TreeDiff) -> str:
 
 
 def _capacity_json(cap: Capacity) -> dict:
-    return {"nodes": cap.nodes, "instanceTypes": list(cap.instance_types), "gpus": dict(cap.gpus)}
+    found = {"nodes": cap.nodes, "instanceTypes": list(cap.instance_types), "gpus": dict(cap.gpus)}
+    if cap.max_nodes:
+        found["maxAutoscaledNodes"] = cap.max_nodes
+    if cap.autoscaling:
+        found["autoscaling"] = [{"target": target, "minReplicas": low, "maxReplicas": high}
+                                for target, low, high in cap.autoscaling]
+    return found
 
 
 def _workspace_json(ws: WorkspaceDiff) -> dict:

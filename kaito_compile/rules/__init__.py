@@ -18,6 +18,7 @@ from . import inference  # noqa: F401  (I10–I14, IC1–IC4)
 from . import adapters  # noqa: F401  (I15, I16, A-rules)
 from . import tuning  # noqa: F401  (T1–T9, TC1–TC4)
 from . import update  # noqa: F401  (U1–U8)
+from . import inferenceset  # noqa: F401  (IS1–IS11: InferenceSet)
 from .registry import RULES, RuleContext, RuleInfo, run_groups
 
 __all__ = ["RULES", "RuleInfo", "Validated", "validate_workspace"]

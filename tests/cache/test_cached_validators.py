@@ -16,6 +16,9 @@ from tests.support import kube
 
 SNAPSHOTS = Path(__file__).resolve().parents[1] / "emit" / "snapshots" / "examples"
 MUTATIONS_PER_OBJECT = 60
+JSONSCHEMA_ONLY = frozenset({"HTTPRoute"})
+"""Kinds whose CRD the predicate compiler leaves to jsonschema alone: Gateway API's HTTPRoute has an enum of
+non-strings (the predicate does not compile those, see output/validate.py); jsonschema still checks every object."""
 
 
 def emitted_objects() -> list[dict]:
@@ -75,6 +78,9 @@ def test_every_emitted_example_is_accepted_by_a_compiled_predicate():
     assert len(objects) > 20
     for obj in objects:
         validator = compiled(obj)
+        if obj["kind"] in JSONSCHEMA_ONLY:
+            assert validator.accepts is None and jsonschema_errors(validator, obj) == [], obj["kind"]
+            continue
         assert validator.accepts is not None, obj["kind"]
         assert validator.accepts(obj) and jsonschema_errors(validator, obj) == []
 
@@ -88,7 +94,7 @@ def test_mutated_objects_get_exactly_jsonschemas_verdict_and_errors():
         for _ in range(MUTATIONS_PER_OBJECT):
             mutated = mutate(obj, rng)
             expected = jsonschema_errors(validator, mutated)
-            if validator.accepts(mutated):
+            if validator.accepts is not None and validator.accepts(mutated):
                 assert expected == [], (obj["kind"], mutated)
             assert validator.errors(mutated) == expected
             invalid += bool(expected)

@@ -19,7 +19,10 @@ from tests.support import kube
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
-CRD_KINDS = {("karpenter.sh/v1", "NodeClaim"), ("karpenter.sh/v1", "NodePool"), ("karpenter.sh/v1alpha5", "Machine")}
+CRD_KINDS = {("karpenter.sh/v1", "NodeClaim"), ("karpenter.sh/v1", "NodePool"), ("karpenter.sh/v1alpha5", "Machine"),
+             ("keda.sh/v1alpha1", "ScaledObject"), ("source.toolkit.fluxcd.io/v1", "OCIRepository"),
+             ("helm.toolkit.fluxcd.io/v2", "HelmRelease"), ("argoproj.io/v1alpha1", "Application"),
+             ("gateway.networking.k8s.io/v1", "HTTPRoute")}
 
 
 @pytest.fixture(scope="module")
@@ -47,10 +50,16 @@ def _objects(files: dict[str, bytes]) -> list[tuple[str, dict]]:
 
 
 def test_every_example_workspace_is_compiled(tree):
-    workspaces = [doc for path in EXAMPLES.rglob("*.yaml") if path.name != "kaito-compile.yaml"
-                  for doc in yaml.safe_load_all(path.read_text()) if doc and doc.get("kind") == "Workspace"]
-    assert len(workspaces) >= 12
-    assert len(_workspace_dirs(tree)) == len(workspaces)
+    documents = [doc for path in EXAMPLES.rglob("*.yaml") if path.name != "kaito-compile.yaml"
+                 for doc in yaml.safe_load_all(path.read_text()) if doc]
+    workspaces = [doc for doc in documents if doc.get("kind") == "Workspace"]
+    sets = [doc for doc in documents if doc.get("kind") == "InferenceSet"]
+    assert len(workspaces) >= 12 and len(sets) >= 2
+    autoscaled = {doc["metadata"]["name"] for doc in sets
+                  if doc["metadata"].get("annotations", {}).get("scaledobject.kaito.sh/auto-provision") == "true"}
+    replicas = sum(1 if doc["metadata"]["name"] in autoscaled else doc["spec"].get("replicas", 1) for doc in sets)
+    # every replica is a workspace directory <set>-<index>; every set here has objects of its own in <set>/
+    assert len(_workspace_dirs(tree)) == len(workspaces) + replicas + len(sets)
 
 
 def test_snapshots(tree, snapshot):

@@ -439,9 +439,15 @@ def project_configs(wild: bool = False) -> st.SearchStrategy[dict]:
         "runtime": st.sampled_from(("transformers", "vllm")),
         "nvmeStorageClass": st.booleans(),
         "featureGates": st.fixed_dictionaries({}, optional={"vLLM": st.booleans(), "enableMIG": st.booleans(),
-                                                            "enableAccelerator": st.booleans()}),
+                                                            "enableAccelerator": st.booleans(),
+                                                            "gatewayAPIInferenceExtension": st.booleans()}),
         "nodes": _byo_nodes(),
         "configMaps": noisy(_config_maps(), wild, *HOSTILE_CONFIG_MAPS),
+        "autoscaling": noisy(st.just({"prometheus": {"serverAddress": "http://prometheus.monitoring:9090"}}), wild,
+                             {"prometheus": {"serverAddress": "prometheus:9090"}}, {"prometheus": {}}),
+        "routing": noisy(st.fixed_dictionaries({"helmEngine": st.sampled_from(("flux", "argocd"))}, optional={
+            "gateway": st.just({"name": "inference-gateway"})}), wild, {"helmEngine": "helm"},
+            {"gateway": {"name": "Bad Name"}}),
     })
 
 
@@ -518,3 +524,120 @@ def fitted_examples(draw) -> tuple[dict, dict]:
     elif "config" in spec and fix():
         del spec["config"]
     return workspace, config
+
+
+# --- InferenceSets ---------------------------------------------------------------------------------------------------
+
+SCALE_ANNOTATIONS = (  # keda-kaito-scaler's two schemes, and what it refuses
+    {},
+    {"scaledobject.kaito.sh/auto-provision": "true", "scaledobject.kaito.sh/threshold": "10"},
+    {"scaledobject.kaito.sh/auto-provision": "true", "scaledobject.kaito.sh/metricName": "vllm:num_requests_waiting",
+     "scaledobject.kaito.sh/threshold": "5", "scaledobject.kaito.sh/max-replicas": "3"},
+    {"scaledobject.kaito.sh/auto-provision": "true", "scaledobject.kaito.sh/max-replicas": "4",
+     "scaledobject.kaito.sh/metrics": "- {name: vllm:num_requests_waiting, type: gauge, upthreshold: 10, "
+                                      "downthreshold: 1}"},
+    {"scaledobject.kaito.sh/auto-provision": "true", "scaledobject.kaito.sh/min-replicas": "2",
+     "scaledobject.kaito.sh/metrics": '[{"name": "vllm:e2e_request_latency_seconds", "type": "histogram", '
+                                      '"upthreshold": 2, "downthreshold": 0.5, "metriccachewindow": 60}]'},
+)
+BAD_SCALE_ANNOTATIONS = (
+    {"scaledobject.kaito.sh/auto-provision": "yes", "scaledobject.kaito.sh/threshold": "10"},
+    {"scaledobject.kaito.sh/auto-provision": "true", "scaledobject.kaito.sh/threshold": "-1"},
+    {"scaledobject.kaito.sh/auto-provision": "true", "scaledobject.kaito.sh/metrics": "{not: a list}"},
+    {"scaledobject.kaito.sh/auto-provision": "true", "scaledobject.kaito.sh/max-replicas": "1",
+     "scaledobject.kaito.sh/metrics": "- {name: x, type: summary, upthreshold: nan, downthreshold: 1}"},
+)
+SET_PRESETS = ("phi-3-mini-4k-instruct", "phi-4-mini-instruct", "llama-3.1-8b-instruct", "mistral-7b-instruct")
+
+
+def _set_annotations(wild: bool) -> st.SearchStrategy:
+    return noisy(st.sampled_from(SCALE_ANNOTATIONS), wild, *BAD_SCALE_ANNOTATIONS, percent=20)
+
+
+def _replicas(wild: bool) -> st.SearchStrategy:
+    return noisy(st.integers(0, 3), wild, -1, 5000, "2", None)
+
+
+def _node_count_limits(wild: bool) -> st.SearchStrategy:
+    return noisy(st.sampled_from((1, 2, 4, 8)), wild, 0, -3, "4")
+
+
+def _template_annotations(wild: bool) -> st.SearchStrategy:
+    return noisy(st.sampled_from(({}, {"kaito.sh/runtime": "vllm"}, {"kaito.sh/runtime": "transformers"})), wild,
+                 *BAD_ANNOTATIONS)
+
+
+def _set_api_version(version: str):
+    return lambda wild: noisy(st.just(version), wild, "kaito.sh/v1", "kaito.sh/v2")
+
+
+def _set_kind(wild: bool) -> st.SearchStrategy:
+    return st.just("InferenceSet")
+
+
+def _schedules(wild: bool) -> st.SearchStrategy:
+    return noisy(st.sampled_from(("0 2 * * SUN", "@daily", "*/30 * * * *")), wild, "0 24 * * *", "", "@every 5x",
+                 "* * *")
+
+
+FIELD_VALUES.update({
+    ("InferenceSetV1beta1", "apiVersion"): _set_api_version("kaito.sh/v1beta1"),
+    ("InferenceSetV1alpha1", "apiVersion"): _set_api_version("kaito.sh/v1alpha1"),
+    ("InferenceSetV1beta1", "kind"): _set_kind,
+    ("InferenceSetV1alpha1", "kind"): _set_kind,
+    ("InferenceSetV1beta1", "status"): _no,
+    ("InferenceSetV1alpha1", "status"): _no,
+    ("SetSpecBeta", "replicas"): _replicas,
+    ("SetSpecAlpha", "replicas"): _replicas,
+    ("SetSpecBeta", "nodeCountLimit"): _node_count_limits,
+    ("SetSpecAlpha", "nodeCountLimit"): _node_count_limits,
+    ("SetSpecBeta", "updateStrategy"): _no,
+    ("SetSpecAlpha", "updateStrategy"): _no,
+    ("TemplateMeta", "annotations"): _template_annotations,
+    ("TemplateMeta", "labels"): _labels,
+    ("TemplateResourceBeta", "instanceType"): _instance_types,
+    ("TemplateResourceAlpha", "instanceType"): _instance_types,
+    ("MaintenanceWindow", "schedule"): _schedules,
+})
+
+
+def inference_sets(wild: bool = False) -> st.SearchStrategy[dict]:
+    """InferenceSet documents of both apiVersions, with the scaledobject.kaito.sh annotations of either scheme."""
+    from kaito_compile.spec import inferenceset
+
+    def with_annotations(document: dict, annotations) -> dict:
+        metadata = document.get("metadata")
+        if isinstance(metadata, dict) and isinstance(annotations, dict) and annotations:
+            metadata = {**metadata, "annotations": {**(metadata.get("annotations") or {}), **annotations}}
+            return {**document, "metadata": metadata}
+        return document
+
+    documents = st.one_of(from_model(inferenceset.InferenceSetV1beta1, wild),
+                          from_model(inferenceset.InferenceSetV1alpha1, wild))
+    return st.builds(with_annotations, documents, _set_annotations(wild))
+
+
+def fitted_sets() -> st.SearchStrategy[tuple[dict, dict]]:
+    """A realistic InferenceSet of a small model on an A100 SKU, and a cluster that may scale and route it."""
+    def document(name, api_version, replicas, limit, preset, runtime, annotations):
+        spec = {"replicas": replicas, "labelSelector": {"matchLabels": {"apps": name}},
+                "template": {"metadata": {"annotations": runtime}, "resource": {
+                    "instanceType": "Standard_NC24ads_A100_v4"}, "inference": {"preset": {"name": preset}}}}
+        if limit:
+            spec["nodeCountLimit"] = limit
+        return {"apiVersion": api_version, "kind": "InferenceSet",
+                "metadata": {"name": name, "annotations": annotations}, "spec": spec}
+
+    sets = st.builds(document, st.sampled_from(("chat", "phi-set", "a")), st.sampled_from(
+        ("kaito.sh/v1beta1", "kaito.sh/v1alpha1")), st.integers(0, 3), st.sampled_from((None, 2, 6)),
+        st.sampled_from(SET_PRESETS), st.sampled_from(({}, {"kaito.sh/runtime": "vllm"})),
+        st.sampled_from(SCALE_ANNOTATIONS))
+    configs = st.fixed_dictionaries({"provisioner": st.sampled_from(("gpu-provisioner", "karpenter"))}, optional={
+        "runtime": st.sampled_from(("transformers", "vllm")),
+        "featureGates": st.fixed_dictionaries({"gatewayAPIInferenceExtension": st.booleans()}),
+        "autoscaling": st.just({"prometheus": {"serverAddress": "http://prometheus.monitoring.svc:9090"}}),
+        "routing": st.fixed_dictionaries({"helmEngine": st.sampled_from(("flux", "argocd"))}, optional={
+            "gateway": st.sampled_from(({"name": "inference-gateway"}, {"name": "gw", "namespace": "edge",
+                                                                       "sectionName": "http"}))}),
+    })
+    return st.tuples(sets, configs)

@@ -17,7 +17,8 @@ from kaito_compile.gitops.sync import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-ORDER = [{"NodeClaim", "NodePool", "Machine"}, {"ConfigMap"}, {"Deployment", "StatefulSet", "Job"}, {"Service"}]
+ORDER = [{"NodeClaim", "NodePool", "Machine"}, {"ConfigMap"}, {"Deployment", "StatefulSet", "Job"}, {"Service"},
+         {"ScaledObject", "OCIRepository", "HelmRelease", "Application"}, {"HTTPRoute"}]
 
 
 def _committed_objects() -> list[dict]:
@@ -26,6 +27,7 @@ def _committed_objects() -> list[dict]:
 
 
 def test_committed_output_is_ordered_nodes_config_workloads_services():
+    """… then an InferenceSet's ScaledObject and router chart after the workloads, its HTTPRoute after the pool."""
     waves: dict[str, set[int]] = {}
     for obj in _committed_objects():
         waves.setdefault(obj["kind"], set()).add(int(obj["metadata"]["annotations"][SYNC_WAVE_ANNOTATION]))
@@ -33,7 +35,7 @@ def test_committed_output_is_ordered_nodes_config_workloads_services():
     per_group = [set().union(*(waves[kind] for kind in group)) for group in ORDER]
     assert all(len(group) == 1 for group in per_group), per_group
     values = [min(group) for group in per_group]
-    assert values == sorted(set(values)), "strictly increasing: nodes < config < workloads < services"
+    assert values == sorted(set(values)), "strictly increasing: nodes < config < workloads < services < scaling < routes"
 
 
 def test_only_custom_resources_skip_the_dry_run():

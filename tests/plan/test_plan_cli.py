@@ -34,12 +34,28 @@ def test_plan_examples_text(snapshot):
 def test_plan_examples_json_agrees_with_the_estimator_table():
     code, output = _run("--format", "json", "plan", "examples")
     assert code == 0
-    rows = {row["workspace"]: row for row in json.loads(output)}
+    rows = {row["workspace"]: row for row in json.loads(output) if "workspace" in row}
     # kaito-api.md §2.5(e): llama-3.3-70b on NC24ads_A100_v4 (1×80Gi) needs 3 nodes; phi-3.5 on NV72ads is DP=2.
     assert rows["vllm/workspace-llama-3-3-70b"]["nodes"] == 3
     assert rows["vllm/workspace-llama-3-3-70b"]["parallelism"] == "TP=1 PP=3"
     assert rows["vllm/workspace-phi-3-5-mini"]["parallelism"] == "DP=2 TP=1"
     assert rows["default/workspace-phi-3-mini"]["runtime"] == "transformers"
+
+
+def test_plan_examples_json_shows_inference_sets():
+    code, output = _run("--format", "json", "plan", "examples")
+    assert code == 0
+    rows = json.loads(output)
+    sets = {row["inferenceSet"]: row for row in rows if row.get("kind") == "InferenceSet"}
+    static, scaled = sets["inference/llama-3-1-8b"], sets["inference/phi-4-mini"]
+    assert static["children"] == ["llama-3-1-8b-0", "llama-3-1-8b-1"]
+    assert (static["nodes"], static["gpus"], static["autoscaling"]) == (2, 2, None)
+    assert scaled["children"] == ["phi-4-mini-0"]
+    assert scaled["autoscaling"] == {"scheme": "v0.6", "minReplicas": 1, "maxReplicas": 5,
+                                     "maxFrom": "spec.nodeCountLimit", "target": "StatefulSet/phi-4-mini-0"}
+    assert (scaled["nodes"], scaled["nodeCountLimit"]) == (5, 5)
+    replicas = {row["workspace"]: row for row in rows if row.get("inferenceSet") == "llama-3-1-8b"}
+    assert set(replicas) == {"inference/llama-3-1-8b-0", "inference/llama-3-1-8b-1"}
 
 
 @pytest.mark.parametrize("runtime", ["vllm", "transformers"])

@@ -62,3 +62,32 @@ def test_a_file_that_is_not_a_manifest_is_a_tool_error(trees):
 def test_a_missing_tree_is_a_tool_error(trees, tmp_path):
     code, _, err = _diff("diff", str(trees[0]), str(tmp_path / "absent"))
     assert code == 2 and "absent: not a directory [KC-E002]" in err
+
+
+def test_inference_set_replica_and_autoscaling_changes(trees):
+    """A replica added to a fixed-size set and a wider KEDA range on an autoscaled one, as a reviewer sees them."""
+    old, new = trees
+    static, replica = new / "inference" / "llama-3-1-8b-1", new / "inference" / "llama-3-1-8b-2"
+    shutil.copytree(static, replica)
+    for path in replica.iterdir():
+        path.write_text(path.read_text().replace("llama-3-1-8b-1", "llama-3-1-8b-2").replace("wsef998aee9",
+                                                                                               "ws000000002"))
+        path.rename(path.with_name(path.name.replace("llama-3-1-8b-1", "llama-3-1-8b-2")
+                                   .replace("wsef998aee9", "ws000000002")))
+    scaled = new / "inference" / "phi-4-mini" / "scaledobject-phi-4-mini.yaml"
+    scaled.write_text(scaled.read_text().replace("maxReplicaCount: 5", "maxReplicaCount: 8"))
+    pool = new / "inference" / "phi-4-mini-0" / "nodepool-inference-phi-4-mini-0.yaml"
+    pool.write_text(pool.read_text().replace('nodes: "5"', 'nodes: "8"'))
+    code, out, _ = _diff("--format", "json", "diff", str(old), str(new))
+    report = json.loads(out)
+    headlines = {ws["workspace"]: ws["headline"] for ws in report["workspaces"]}
+    assert headlines == {
+        "inference/llama-3-1-8b-2": "+1 node, +1 NVIDIA A100 GPU",
+        "inference/phi-4-mini": "autoscaling StatefulSet/phi-4-mini-0 1–5 → 1–8 replicas",
+        "inference/phi-4-mini-0": "+3 autoscaled nodes at most",
+    }
+    summary = report["summary"]["capacity"]
+    assert summary["new"]["autoscaling"] == [{"target": "StatefulSet/phi-4-mini-0", "minReplicas": 1,
+                                              "maxReplicas": 8}]
+    assert summary["delta"] == ("+1 node, +1 NVIDIA A100 GPU, +3 autoscaled nodes at most, "
+                                "autoscaling StatefulSet/phi-4-mini-0 1–5 → 1–8 replicas")

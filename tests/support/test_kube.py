@@ -88,10 +88,36 @@ CRD_SAMPLES = {
         "metadata": {"name": "kaito", "namespace": "flux-system"},
         "spec": {"interval": "10m", "path": "./out", "prune": True, "sourceRef": {"kind": "GitRepository", "name": "repo"}},
     },
-    ("source.toolkit.fluxcd.io/v1", "OCIRepository"): {
-        "metadata": {"name": "kaito", "namespace": "flux-system"},
-        "spec": {"interval": "10m", "url": "oci://ghcr.io/acme/fleet/kaito-manifests", "ref": {"tag": "main"}},
+    # an InferenceSet's objects, and the InferenceSet and InferencePool themselves (conformance data)
+    ("keda.sh/v1alpha1", "ScaledObject"): {
+        "metadata": {"name": "phi", "namespace": "default"},
+        "spec": {"scaleTargetRef": {"name": "phi-0"}, "triggers": [{"type": "prometheus", "metadata": {
+            "serverAddress": "http://prometheus:9090", "query": "sum(x)", "threshold": "1"}}]},
     },
+    ("source.toolkit.fluxcd.io/v1", "OCIRepository"): {
+        "metadata": {"name": "phi-inferencepool", "namespace": "default"},
+        "spec": {"url": "oci://ghcr.io/llm-d/charts/llm-d-router-gateway", "ref": {"tag": "v0.9.0"}, "interval": "10m"},
+    },
+    ("helm.toolkit.fluxcd.io/v2", "HelmRelease"): {
+        "metadata": {"name": "phi-inferencepool", "namespace": "default"},
+        "spec": {"interval": "10m", "chartRef": {"kind": "OCIRepository", "name": "phi-inferencepool"}},
+    },
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"): {
+        "metadata": {"name": "phi-inferencepool", "namespace": "default"},
+        "spec": {"parentRefs": [{"name": "inference-gateway"}], "rules": [{"backendRefs": [
+            {"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": "phi-inferencepool"}]}]},
+    },
+    ("inference.networking.k8s.io/v1", "InferencePool"): {
+        "metadata": {"name": "phi-inferencepool", "namespace": "default"},
+        "spec": {"selector": {"matchLabels": {"inferenceset.kaito.sh/created-by": "phi"}},
+                 "targetPorts": [{"number": 5000}], "endpointPickerRef": {"name": "phi-inferencepool-epp",
+                                                                         "port": {"number": 9002}}},
+    },
+    **{("kaito.sh/" + version, "InferenceSet"): {
+        "metadata": {"name": "phi", "namespace": "default"},
+        "spec": {"labelSelector": {"matchLabels": {"apps": "phi"}},
+                 "template": {"inference": {"preset": {"name": "phi-4-mini-instruct"}}}},
+    } for version in ("v1alpha1", "v1beta1")},
 }
 
 
