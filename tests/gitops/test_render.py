@@ -72,7 +72,8 @@ def test_documents_come_in_sync_wave_order_then_by_path(rendered):
     by_bytes = {data: path for path, data in _object_files(OUT).items()}
     order = [(_wave(document), by_bytes[document]) for document in _documents(rendered)]
     assert order == sorted(order)
-    assert [wave for wave, _ in order][0] == 0 and [wave for wave, _ in order][-1] == 3
+    waves = [wave for wave, _ in order]
+    assert waves[0] == 0 and waves[-1] > waves[0]  # examples/ span several waves, nodes first
     assert {PurePosixPath(path).name.split("-")[0] for wave, path in order if wave == 0} <= {"nodeclaim", "nodepool",
                                                                                            "machine"}
 
