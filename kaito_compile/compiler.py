@@ -213,7 +213,10 @@ def _compile(paths: list[str], run: _CompileRun, report: Report) -> dict[str, by
         report.extend(item.plan_diagnostics)
     if report.errors:
         return {}
-    return render_tree(run.outputs(valid), tool_version=__version__)
+    outputs = run.outputs(valid, report)
+    if report.errors:
+        return {}
+    return render_tree(outputs, tool_version=__version__)
 
 
 class _Pending(NamedTuple):
@@ -245,11 +248,12 @@ class _CompileRun:
         self._phase("Validating", sum(1 for item in found if isinstance(item, _Pending)))
         return [self._fresh_spec(item) if isinstance(item, _Pending) else item for item in found]
 
-    def outputs(self, valid: list[_Workspace]) -> list[WorkspaceOutput]:
-        """The rendered files of every planned workspace in ``valid``, emitting those the cache lacks."""
+    def outputs(self, valid: list[_Workspace], report: Report) -> list[WorkspaceOutput]:
+        """The rendered files of every planned workspace in ``valid``, emitting those the cache lacks; an emitted
+        object the strict schemas reject is a diagnostic in ``report`` instead."""
         planned = [item for item in valid if item.planned]
-        self._emit([item for item in planned if item.output is None])
-        return [item.output for item in planned]
+        self._emit([item for item in planned if item.output is None], report)
+        return [item.output for item in planned if item.output is not None]
 
     # --- spec files -----------------------------------------------------------------------------------------
 
@@ -334,13 +338,15 @@ class _CompileRun:
 
     # --- workspaces -----------------------------------------------------------------------------------------
 
-    def _emit(self, items: list[_Workspace]) -> None:
-        """Emit and render ``items`` in batches (one cdk8s synthesis each); store them in the cache."""
+    def _emit(self, items: list[_Workspace], report: Report) -> None:
+        """Emit, validate and render ``items`` in batches (one cdk8s synthesis each); store them in the cache.
+        A workspace with an object the strict schemas reject gets diagnostics in ``report`` and no output."""
         if not items:
             return
         from . import __version__
         from .emit import Emitter
         from .output import WorkspaceOutput, render_workspace
+        from .output.validate import rejection_diagnostics
 
         self._phase("Emitting", len(items))
         emitter = Emitter()
@@ -349,6 +355,10 @@ class _CompileRun:
             for item in batch:
                 emitter.add(item.plan, **_emit_settings(item.validated.config))
             for item, objects in zip(batch, emitter.synth()):
+                rejected = rejection_diagnostics(objects, item.validated.ws.doc)
+                if rejected:
+                    report.extend(rejected)
+                    continue
                 plan = item.plan
                 output = WorkspaceOutput(plan.namespace, plan.workspace, _posix(plan.source_file), plan.source_hash,
                                          objects)
