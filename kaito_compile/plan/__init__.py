@@ -15,7 +15,8 @@ from ..catalog.models import ModelEntry
 from ..diagnostics import Diagnostic, SpecError
 from ..rules import Validated, facts
 from ..rules.registry import RuleContext
-from ..rules.resource import P1, sanitized_match_labels
+from ..rules.labels import sanitized_match_labels
+from ..rules.resource import P1
 from ..sizing.gpu import GpuConfig, SizingError
 from ..sizing.transformers import transformers_dtype
 from ..sizing.vllm import estimate_nodes, explicit_max_model_len, sizing_flags
