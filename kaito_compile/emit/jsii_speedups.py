@@ -11,9 +11,12 @@ Profiling a 1,000-workspace build (bench/PROFILE.md) put two thirds of the emitt
   cache is too small for cdk8s-plus's 350 kinds, so it re-parses a forward reference each time. The getters only
   return ``self._values.get(name)``; the fast path reads that directly.
 
-Both are verified when installed (the fast serialisation must give the original's result on a sample of
-nested structs) and leave jsii untouched when its internals are not what they expect. Set
-``KAITO_COMPILE_JSII_SPEEDUPS=0`` to run with jsii as it ships (for example to get typeguard's messages).
+Both reach into jsii's private internals, so they are installed only on the jsii version they were verified
+against (:data:`VERIFIED_JSII`, pinned in pyproject.toml), and only when the fast serialisation gives the
+original's result on a sample of nested structs. Anything unexpected (another version, a missing attribute, any
+error while installing) leaves jsii untouched and prints one warning: a slower build, never a failed one. Set
+``KAITO_COMPILE_JSII_SPEEDUPS=0`` to run with jsii as it ships (for example to get typeguard's messages);
+tests/emit/test_jsii_speedups.py checks both ways write the same bytes.
 """
 
 from __future__ import annotations
@@ -21,13 +24,11 @@ from __future__ import annotations
 import enum
 import functools
 import os
+import sys
 from typing import Any
 
-import jsii._kernel as jsii_kernel
-import jsii._type_checking as jsii_type_checking
-from jsii._runtime import python_jsii_mapping
-
 DISABLE_ENV = "KAITO_COMPILE_JSII_SPEEDUPS"
+VERIFIED_JSII = "1.142.0"
 
 
 @functools.cache
@@ -35,20 +36,41 @@ def install() -> bool:
     """Install both speedups in this process (once); whether they are active."""
     if os.environ.get(DISABLE_ENV) == "0":
         return False
+    try:
+        reason = _install()
+    except Exception as exc:  # noqa: BLE001 - jsii's internals changed: run without the speedups
+        reason = f"{type(exc).__name__}: {exc}"
+    if reason is not None:
+        sys.stderr.write(f"kaito-compile: warning: jsii speedups are off ({reason}); the build is slower but "
+                         f"unchanged. Set {DISABLE_ENV}=0 to silence this.\n")
+    return reason is None
+
+
+def _install() -> str | None:
+    """Patch jsii; why not, when it cannot be done safely."""
+    import jsii
+    import jsii._kernel as jsii_kernel
+    import jsii._type_checking as jsii_type_checking
+    from jsii._runtime import python_jsii_mapping
+
+    if jsii.__version__ != VERIFIED_JSII:
+        return f"verified with jsii {VERIFIED_JSII}, found {jsii.__version__}"
+    if not hasattr(jsii_type_checking, "_resolved_check"):
+        return "jsii._type_checking._resolved_check is missing"
     original = jsii_kernel._make_reference_for_native
-    fast = _fast_make_reference(original)
-    if not hasattr(jsii_type_checking, "_resolved_check") or not _same_serialisation(original, fast):
-        return False
+    fast = _fast_make_reference(original, python_jsii_mapping)
+    if not _same_serialisation(original, fast):
+        return "the fast struct serialisation differs from jsii's on the sample"
     jsii_type_checking._resolved_check = _no_type_check
     jsii_kernel._make_reference_for_native = fast
-    return True
+    return None
 
 
 def _no_type_check(**_: Any) -> None:
     return None
 
 
-def _fast_make_reference(original):
+def _fast_make_reference(original, python_jsii_mapping):
     """jsii's ``_make_reference_for_native`` with struct properties read from ``_values``, not their getters."""
 
     def make_reference(kernel: Any, value: Any) -> Any:
