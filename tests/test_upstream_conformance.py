@@ -25,10 +25,11 @@ import yaml
 from click.testing import CliRunner
 
 from kaito_compile.cli import cli
+from tests.support.shared import SHARED, requires_shared
 
-UPSTREAM = Path(__file__).resolve().parents[2] / "shared" / "upstream" / "kaito" / "examples"
+UPSTREAM = SHARED / "upstream" / "kaito" / "examples"
 
-pytestmark = pytest.mark.skipif(not UPSTREAM.is_dir(), reason=f"{UPSTREAM} (upstream conformance data) is absent")
+pytestmark = requires_shared(UPSTREAM, "the upstream Kaito examples")
 
 KAITO_DEFAULTS = {"cloud": "azure", "provisioner": "gpu-provisioner", "runtime": "vllm"}
 ARC = {**KAITO_DEFAULTS, "cloud": "arc"}
@@ -106,6 +107,10 @@ EXPECTED: dict[str, Expected] = {
     "fine-tuning/kaito_workspace_tuning_phi_3_with_pvc_volume.yaml":
         accepted("PVC input and output; the webhook checks no SKU for tuning (Standard_NC6s_v3 is a legacy V100 "
                  "kaito-compile's tuning runtime still sizes)", notes=("KC-N001",)),
+    # --- Gateway API Inference Extension routing: no kaito.sh objects at all -----------------------
+    **{f"gateway-api-inference-extension/{name}.yaml": ignored("Gateway API / Istio routing objects", ("KC-N001",))
+       for name in ("destinationrule-mistral-7b-instruct", "destinationrule-phi-4-mini-instruct", "gateway",
+                    "httproute-bbr", "httproute")},
     # --- inference: InferenceSet / MultiRoleInference are not Workspaces --------------------------
     "inference/kaito_inferenceset_llama-3.1_8b_instruct.yaml":
         ignored("an InferenceSet (and its Secret)", ("KC-N001", "KC-N002")),

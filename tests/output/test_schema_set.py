@@ -14,6 +14,7 @@ import yaml
 
 from kaito_compile.output import schema_gen, validate
 from tests.support import kube
+from tests.support.shared import requires_shared
 
 SNAPSHOTS = Path(__file__).resolve().parents[1] / "emit" / "snapshots" / "examples"
 MUTATIONS_PER_OBJECT = 60
@@ -66,7 +67,7 @@ def mutate(obj: dict, rng: random.Random) -> dict:
     return result
 
 
-@pytest.mark.skipif(not kube.upstream_available(), reason=f"upstream CRDs not present at {kube.UPSTREAM}")
+@requires_shared(kube.UPSTREAM, "the upstream CRDs")
 def test_the_committed_schema_set_is_fresh():
     assert validate.SCHEMA_FILE.read_text() == schema_gen.render(kube.UPSTREAM), \
         "schemas/kubernetes-objects.json is stale: run `make schemas`"
