@@ -18,7 +18,26 @@ from .diagnostics import ToolError
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _LazyGroup(click.Group):
+    """The subcommand CLIs (catalog, review, gitops) are imported only when one of them runs: ``build`` and
+    ``check`` do not pay for rich tables or the Hugging Face importer."""
+
+    LAZY = {"presets": "kaito_compile.catalog.cli:presets", "skus": "kaito_compile.catalog.cli:skus",
+            "diff": "kaito_compile.review.cli:diff", "gitops": "kaito_compile.gitops.cli:gitops"}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.LAZY})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.LAZY and name not in self.commands:
+            import importlib
+
+            module, _, attribute = self.LAZY[name].partition(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), name)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kaito-compile")
 @format_option
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
@@ -223,27 +242,6 @@ def plan(opts: Options, paths: tuple[str, ...], model_name: str | None, cloud: s
         return EXIT_OK
 
     sys.exit(run_guarded(opts, suggest_action if model_name else plan_action))
-
-
-def _register_catalog_commands() -> None:
-    from .catalog.cli import presets, skus
-
-    cli.add_command(presets)
-    cli.add_command(skus)
-
-
-_register_catalog_commands()
-
-
-def _register_review_and_gitops_commands() -> None:
-    from .gitops.cli import gitops
-    from .review.cli import diff
-
-    cli.add_command(diff)
-    cli.add_command(gitops)
-
-
-_register_review_and_gitops_commands()
 
 
 def main() -> None:

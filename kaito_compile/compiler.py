@@ -19,13 +19,12 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from .config import ConfigResolver, ProjectConfig
 from .diagnostics import Diagnostic, Report, Severity, Span, SpecError, ToolError
-from .rules import Validated, validate_workspace
-from .rules.workspace import R4
 from .source import Document, decode_source, discover, load_paths, parse_documents, read_source
-from .spec import ParsedWorkspace, parse_document
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the rules and the spec models are imported where used: a cached `check` needs neither
     from .cache import BuildCache
+    from .rules import Validated
+    from .spec import ParsedWorkspace
     from .output import WorkspaceOutput
     from .plan import Plan
 
@@ -111,6 +110,9 @@ def load_and_validate(paths: list[str], configs: ConfigResolver, catalogs: Catal
 
 def _validate_file(file: str, docs: list[Document], problems: list[Diagnostic], config: ProjectConfig, catalog,
                    old_workspaces: dict[tuple[str, str], ParsedWorkspace]) -> _SpecFile:
+    from .rules import Validated, validate_workspace
+    from .spec import parse_document
+
     documents: list[tuple[list[Diagnostic], _Workspace | None]] = []
     if not problems and all(doc.data is None for doc in docs):
         problems = [Diagnostic("KC-N003", "file holds no YAML documents (empty, or comments only)", Severity.WARNING,
@@ -144,6 +146,8 @@ def _collect(specs: Iterable[_SpecFile], report: Report) -> list[_Workspace]:
             key = (item.namespace, item.name)
             diags = list(item.diagnostics)
             if key in seen and item.name:
+                from .rules.workspace import R4
+
                 diags.append(Diagnostic(R4, R4_MESSAGE.format(ns=item.namespace, name=item.name, first=seen[key]),
                                         span=item.name_span))
             seen.setdefault(key, f"{spec.file}:{item.name_span.line}")
@@ -159,6 +163,8 @@ def _has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
 
 def _workspaces_at(file: str, revision: str, config: ProjectConfig) -> dict[tuple[str, str], ParsedWorkspace]:
     """The Workspaces ``file`` held at git ``revision`` (none when the file did not exist then)."""
+    from .spec import parse_document
+
     raw = read_at_revision(file, revision)
     if raw is None:
         return {}
