@@ -176,18 +176,19 @@ def write_chart(work: Path, objects: list[dict]) -> None:
 
 
 def validation_rates(objects: list[dict], rounds: int) -> tuple[float, list[float], int]:
-    """Seconds to build the validators, objects/s per round, and the errors found."""
+    """Seconds to build the validators, objects per CPU second per round, and the errors found. CPU time of this
+    process, not wall time: on a shared machine the wall time mostly measures the other processes."""
     from kaito_compile.output import validate
 
-    start = time.perf_counter()
+    start = time.process_time()
     for obj in {(o["apiVersion"], o["kind"]): o for o in objects}.values():
         validate.object_errors(obj)
-    built = time.perf_counter() - start
+    built = time.process_time() - start
     rates, errors = [], 0
     for _ in range(rounds):
-        start = time.perf_counter()
+        start = time.process_time()
         errors = sum(len(validate.object_errors(obj)) for obj in objects)
-        rates.append(len(objects) / (time.perf_counter() - start))
+        rates.append(len(objects) / (time.process_time() - start))
     return built, rates, errors
 
 
@@ -241,7 +242,8 @@ def report(runs: dict[str, list[Run]], rates: list[float], built: float, errors:
         "",
         "| Measure | Value | Target | Met |",
         "|---|---|---|:-:|",
-        f"| Strict-schema validation of the emitted objects | {rate:,.0f} objects/s ({errors} errors; validators "
+        f"| Strict-schema validation of the emitted objects (jsonschema-rs, as `build` runs it) | {rate:,.0f} objects "
+        f"per CPU second ({errors} errors; validators "
         f"built in {built:.2f} s) | ≥ {TARGET_OBJECTS_PER_S:,}/s | {verdict(rate >= TARGET_OBJECTS_PER_S)} |",
         f"| Peak RSS of the cold build (Python + jsii's node processes) | {cold_rss:.0f} MB (largest process "
         f"{median([r.largest_rss_mb for r in runs['cold']]):.0f} MB) | ≤ {TARGET_RSS_MB} MB "
