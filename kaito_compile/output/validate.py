@@ -22,14 +22,14 @@ from ..source import Document, FieldPath
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schemas" / "kubernetes-objects.json"
 
-Path_ = tuple[str | int, ...]
+ObjectPath = tuple[str | int, ...]
 
 
 @dataclass(frozen=True)
 class SchemaError:
     """One reason the API server would reject an object: where in the object, and why."""
 
-    path: Path_
+    path: ObjectPath
     message: str
 
     def __str__(self) -> str:
@@ -46,8 +46,9 @@ def object_errors(obj: Any) -> list[SchemaError]:
     validator, cluster_scoped = found
     errors = [] if validator.is_valid(obj) else [SchemaError(tuple(error.instance_path), error.message)
                                                 for error in validator.iter_errors(obj)]
-    if cluster_scoped and "namespace" in (obj.get("metadata") or {}):
-        errors.append(SchemaError(("metadata", "namespace"), f"{kind} is cluster-scoped and must not carry a namespace"))
+    metadata = obj.get("metadata")
+    if cluster_scoped and isinstance(metadata, dict) and "namespace" in metadata:
+        errors.append(SchemaError(("metadata", "namespace"), f"{kind} is cluster-scoped: it takes no namespace"))
     return sorted(errors, key=lambda error: (_sort_key(error.path), error.message))
 
 
@@ -56,13 +57,13 @@ def validate_manifest(obj: Any) -> list[str]:
     return [str(error) for error in object_errors(obj)]
 
 
-def json_path(path: Path_) -> str:
+def json_path(path: ObjectPath) -> str:
     """``spec.containers[0].image``; ``(root)`` for the object itself."""
     text = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in path)
     return text.lstrip(".") or "(root)"
 
 
-def _sort_key(path: Path_) -> tuple:
+def _sort_key(path: ObjectPath) -> tuple:
     return tuple((0, part, "") if isinstance(part, int) else (1, 0, part) for part in path)
 
 
@@ -99,7 +100,7 @@ def rejection_diagnostics(objects: list[dict], doc: Document) -> list[Diagnostic
     return found
 
 
-def source_path(obj: Any, path: Path_, spec: Any) -> FieldPath | None:
+def source_path(obj: Any, path: ObjectPath, spec: Any) -> FieldPath | None:
     """Where in the ``spec`` document the value at ``path`` of the emitted ``obj`` was copied from: the spec path
     sharing the longest tail with ``path`` whose value is equal (a pod template's ``spec.containers[0].args[1]``
     is the Workspace's ``inference.template.spec.containers[0].args[1]``), else the one sharing the longest tail
@@ -119,7 +120,7 @@ def source_path(obj: Any, path: Path_, spec: Any) -> FieldPath | None:
 _MISSING = object()
 
 
-def _at(node: Any, path: Path_) -> Any:
+def _at(node: Any, path: ObjectPath) -> Any:
     for part in path:
         try:
             node = node[part]
@@ -135,7 +136,7 @@ def _walk(node: Any, path: FieldPath) -> Iterator[tuple[FieldPath, Any]]:
         yield from _walk(child, (*path, key))
 
 
-def _common_tail(a: FieldPath, b: Path_) -> int:
+def _common_tail(a: FieldPath, b: ObjectPath) -> int:
     count = 0
     while count < min(len(a), len(b)) and a[-1 - count] == b[-1 - count]:
         count += 1

@@ -147,7 +147,7 @@ def test_a_nodeclaim_is_checked_for_metadata_typos_scope_and_enums():
     obj["spec"]["requirements"][0]["operator"] = "in"
     errors = kube.validate_manifest(obj)
     assert "metadata: Additional properties are not allowed ('lables' was unexpected)" in errors
-    assert "metadata.namespace: NodeClaim is cluster-scoped and must not carry a namespace" in errors
+    assert "metadata.namespace: NodeClaim is cluster-scoped: it takes no namespace" in errors
     assert any(error.startswith('spec.requirements[0].operator: "in" is not one of') for error in errors)
 
 
