@@ -323,7 +323,7 @@ def _refuse(loader: Any, node: Any) -> Any:
 
 
 class _FastLoader(pyyaml.CSafeLoader):
-    """libyaml with PyYAML's YAML 1.1 resolver, limited to what it reads exactly as ruamel does."""
+    """libyaml with ruamel's YAML 1.1 resolver table, limited to what it reads exactly as ruamel does."""
 
     def flatten_mapping(self, node: Any) -> None:
         if any(key.tag == "tag:yaml.org,2002:merge" for key, _ in node.value):
@@ -354,7 +354,7 @@ _FastLoader.add_constructor(None, _refuse)  # any other tag
 
 def _parse_fast(text: str, file: str, lines: list[str]) -> list[Document] | None:
     """The documents as libyaml reads them, or None when only ruamel may read this file (see the module doc)."""
-    if len(text) > FAST_PARSE_MAX_BYTES:
+    if len(text) > FAST_PARSE_MAX_BYTES or text.startswith("%") or "\n%" in text:  # directives: ruamel decides
         return None
     try:
         data = list(pyyaml.load_all(text, Loader=_FastLoader))

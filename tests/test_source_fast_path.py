@@ -61,6 +61,7 @@ def test_every_case_and_example_reads_alike_with_the_same_positions():
     "when: 2001-12-14\n",  # timestamps
     "data: !!binary aGVsbG8=\n",
     "tagged: !custom x\n",
+    "%YAML 1.2\n---\nflag: yes\n",  # a directive: ruamel decides which YAML it is
     "x: " + "[1, " * 30 + "1" + "]" * 30 + "\n" + "# pad\n" * (source.FAST_PARSE_MAX_BYTES // 6),  # too large
 ])
 def test_what_libyaml_might_read_differently_goes_to_ruamel(text: str):
