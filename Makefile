@@ -43,8 +43,9 @@ check: $(VENV)/.compiler
 test: $(VENV)/.test .tools/bin/kubectl system-packages
 	$(BIN)/python -m pytest -q
 
-schemas: $(VENV)/.compiler
+schemas: $(VENV)/.test
 	$(BIN)/python -m kaito_compile.schemas
+	$(BIN)/python -m kaito_compile.output.schema_gen
 
 docs: $(VENV)/.compiler
 	$(BIN)/python -m kaito_compile.docs

@@ -14,7 +14,7 @@ round:
    a values file that holds those objects, so helm parses and serialises the same data.
 
 Then it validates every emitted object against the strict schemas (:mod:`kaito_compile.output.validate`, the
-CRDs from ``../shared/upstream``). It prints a markdown table of medians: wall time, CPU time of the process tree
+same check ``build`` runs on everything it emits). It prints a markdown table of medians: wall time, CPU time of the process tree
 (which load from other processes does not inflate), each of ours as a ratio to helm's in the same round, the
 targets, and the machine. Rounds are interleaved so that a busy machine slows both sides alike.
 """
@@ -42,10 +42,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 CLI = Path(sys.executable).parent / "kaito-compile"
 HELM = ROOT / ".tools" / "bin" / "helm"
-CRD_DIR = ROOT.parent / "shared" / "upstream"
 ENV = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
-TARGETS = {"cold": 2.0, "check": 0.5, "edit": 0.5}  # at most this many times helm's wall time
-TARGET_OBJECTS_PER_S = 7_500
+TARGETS = {"cold": 2.0, "check": 0.15, "edit": 0.5}  # at most this many times helm's wall time
+TARGET_OBJECTS_PER_S = 100_000
 TARGET_RSS_MB = 400
 
 
@@ -177,19 +176,19 @@ def write_chart(work: Path, objects: list[dict]) -> None:
 
 
 def validation_rates(objects: list[dict], rounds: int) -> tuple[float, list[float], int]:
-    """Seconds to build the validators, objects/s per round, and the errors found."""
+    """Seconds to build the validators, objects per CPU second per round, and the errors found. CPU time of this
+    process, not wall time: on a shared machine the wall time mostly measures the other processes."""
     from kaito_compile.output import validate
 
-    crd_dir = CRD_DIR if CRD_DIR.is_dir() else None
-    start = time.perf_counter()
+    start = time.process_time()
     for obj in {(o["apiVersion"], o["kind"]): o for o in objects}.values():
-        validate.validate_manifest(obj, crd_dir)
-    built = time.perf_counter() - start
+        validate.object_errors(obj)
+    built = time.process_time() - start
     rates, errors = [], 0
     for _ in range(rounds):
-        start = time.perf_counter()
-        errors = sum(len(validate.validate_manifest(obj, crd_dir)) for obj in objects)
-        rates.append(len(objects) / (time.perf_counter() - start))
+        start = time.process_time()
+        errors = sum(len(validate.object_errors(obj)) for obj in objects)
+        rates.append(len(objects) / (time.process_time() - start))
     return built, rates, errors
 
 
@@ -243,7 +242,8 @@ def report(runs: dict[str, list[Run]], rates: list[float], built: float, errors:
         "",
         "| Measure | Value | Target | Met |",
         "|---|---|---|:-:|",
-        f"| Strict-schema validation of the emitted objects | {rate:,.0f} objects/s ({errors} errors; validators "
+        f"| Strict-schema validation of the emitted objects (jsonschema-rs, as `build` runs it) | {rate:,.0f} objects "
+        f"per CPU second ({errors} errors; validators "
         f"built in {built:.2f} s) | ≥ {TARGET_OBJECTS_PER_S:,}/s | {verdict(rate >= TARGET_OBJECTS_PER_S)} |",
         f"| Peak RSS of the cold build (Python + jsii's node processes) | {cold_rss:.0f} MB (largest process "
         f"{median([r.largest_rss_mb for r in runs['cold']]):.0f} MB) | ≤ {TARGET_RSS_MB} MB "

@@ -56,7 +56,7 @@ KINDS = ("spec", "workspace", "catalog")
 _PACKAGE_ROOT = Path(__file__).resolve().parent
 # Distributions whose version shapes the output (emission, YAML rendering, spec parsing and validation).
 _OUTPUT_DISTRIBUTIONS = ("cdk8s", "cdk8s_plus_33", "constructs", "jsii", "pyyaml", "ruamel.yaml", "pydantic",
-                         "jsonschema")
+                         "jsonschema", "jsonschema_rs")
 
 
 class BuildCache:

@@ -1,98 +1,58 @@
 """The ``kaito-compile`` command line.
 
-Exit codes are fixed: 0 ok, 1 invalid input (or a stale tree for ``check``), 2 tool or usage error.
-Every command prints diagnostics in the chosen ``--format`` and ends with a summary line.
+Exit codes are fixed (:mod:`.cli_support`): 0 ok, 1 invalid input (or a stale tree for ``check``), 2 tool or
+usage error. Every command prints diagnostics in the chosen ``--format`` and ends with a summary line.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
 
 import click
 
 from . import __version__
-from .config import ConfigResolver
-from .diagnostics import Report, Severity, SpecError, ToolError, render_github, render_json, render_text
-
-EXIT_OK, EXIT_INVALID, EXIT_TOOL = 0, 1, 2
+from .cli_support import EXIT_INVALID, EXIT_OK, EXIT_TOOL, Options, emit_report, format_option, options, run_guarded
+from .diagnostics import ToolError
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 
-@dataclass
-class Options:
-    format: str
-    config_path: str | None
-    quiet: bool
-    verbose: bool
+class _LazyGroup(click.Group):
+    """The subcommand CLIs (catalog, review, gitops) are imported only when one of them runs: ``build`` and
+    ``check`` do not pay for rich tables or the Hugging Face importer."""
 
-    _configs: ConfigResolver | None = None
+    LAZY = {"presets": "kaito_compile.catalog.cli:presets", "skus": "kaito_compile.catalog.cli:skus",
+            "diff": "kaito_compile.review.cli:diff", "gitops": "kaito_compile.gitops.cli:gitops",
+            "render": "kaito_compile.gitops.delivery_cli:render", "push": "kaito_compile.gitops.delivery_cli:push"}
 
-    @property
-    def configs(self) -> ConfigResolver:
-        if self._configs is None:
-            self._configs = ConfigResolver(self.config_path)
-        return self._configs
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.LAZY})
 
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.LAZY and name not in self.commands:
+            import importlib
 
-def emit_report(opts: Options, report: Report, *, summary: bool = True) -> None:
-    """Print diagnostics (notes only with -v) and the summary line, in the chosen format."""
-    if opts.format == "json":
-        click.echo(render_json(report))
-        return
-    shown = [d for d in report.sorted() if d.severity is not Severity.NOTE or opts.verbose]
-    for diag in shown:
-        if opts.format == "github":
-            click.echo(render_github(diag))
-        elif not opts.quiet or diag.severity is Severity.ERROR:
-            click.echo(render_text(diag), err=False)
-    if summary and not (opts.quiet and not report.errors):
-        click.echo(report.summary())
+            module, _, attribute = self.LAZY[name].partition(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), name)
+        return super().get_command(ctx, name)
 
 
-def run_guarded(opts: Options, action) -> int:
-    """Run ``action``; turn tool errors into exit 2 and spec errors into exit 1, never a traceback."""
-    try:
-        return action()
-    except SpecError as exc:
-        report = Report(diagnostics=exc.diagnostics)
-        emit_report(opts, report, summary=False)
-        return EXIT_INVALID
-    except ToolError as exc:
-        click.echo(f"kaito-compile: error: {exc} [{exc.code}]", err=True)
-        return EXIT_TOOL
-    except _output_errors() as exc:
-        click.echo(f"kaito-compile: error: {exc} [KC-E010]", err=True)
-        return EXIT_TOOL
-    except KeyboardInterrupt:
-        click.echo("kaito-compile: interrupted", err=True)
-        return EXIT_TOOL
-    except Exception as exc:  # a bug of ours: say so plainly, never dump a traceback on the user
-        if os.environ.get("KAITO_COMPILE_DEBUG"):
-            raise
-        click.echo(f"kaito-compile: internal error: {type(exc).__name__}: {exc} [KC-E999]\n"
-                   "  note: this is a bug in kaito-compile; rerun with KAITO_COMPILE_DEBUG=1 for the traceback",
-                   err=True)
-        return EXIT_TOOL
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kaito-compile")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text", show_default=True,
-              help="How to print diagnostics.")
+@format_option
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="Project config (default: ./kaito-compile.yaml when present).")
 @click.option("-q", "--quiet", is_flag=True, help="Print errors and the verdict only.")
 @click.option("-v", "--verbose", is_flag=True, help="Also print notes (ignored documents, …).")
-@click.pass_context
-def cli(ctx: click.Context, fmt: str, config_path: str | None, quiet: bool, verbose: bool) -> None:
+def cli(config_path: str | None, quiet: bool, verbose: bool) -> None:
     """Compile Kaito Workspaces into Kubernetes manifests ahead of time."""
-    ctx.obj = Options(fmt, config_path, quiet, verbose)
+    opts = options()  # --format, given before the subcommand, is already in it
+    opts.config_path, opts.quiet, opts.verbose = config_path, quiet, verbose
 
 
 @cli.command()
+@format_option
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--against", metavar="REF", help="Also check update rules against the specs at this git revision.")
 @click.pass_obj
@@ -167,13 +127,8 @@ def _progress_bar(opts: Options) -> _ProgressBar | None:
     return _ProgressBar()
 
 
-def _output_errors():
-    from .output import OutputError
-
-    return OutputError
-
-
 @cli.command()
+@format_option
 @click.argument("paths", nargs=-1, required=True)
 @click.option("-o", "--output", "out_dir", default="out", show_default=True, help="Output directory.")
 @click.pass_obj
@@ -205,14 +160,17 @@ def build(opts: Options, paths: tuple[str, ...], out_dir: str) -> None:
 
 
 @cli.command()
+@format_option
 @click.argument("paths", nargs=-1, required=True)
 @click.option("-o", "--output", "out_dir", default="out", show_default=True, help="Output directory.")
 @click.pass_obj
 def check(opts: Options, paths: tuple[str, ...], out_dir: str) -> None:
     """Exit 1 when out/ is not what build would write (stale, missing or orphaned files)."""
+    import json
     import shlex
     from pathlib import Path
 
+    from .diagnostics import render_json
     from .output import check_tree
 
     def action() -> int:
@@ -221,6 +179,11 @@ def check(opts: Options, paths: tuple[str, ...], out_dir: str) -> None:
             emit_report(opts, report)
             return EXIT_INVALID
         result = check_tree(tree, Path(out_dir))
+        if opts.format == "json":
+            payload = json.loads(render_json(report)) | {
+                "upToDate": result.ok, "stale": result.stale, "missing": result.missing, "orphans": result.orphans}
+            click.echo(json.dumps(payload, indent=2, sort_keys=True))
+            return EXIT_OK if result.ok else EXIT_INVALID
         if result.ok:
             if not opts.quiet:
                 click.echo(f"{out_dir}/ is up to date ({report.workspaces_checked} workspaces)")
@@ -237,6 +200,7 @@ def check(opts: Options, paths: tuple[str, ...], out_dir: str) -> None:
 
 
 @cli.command()
+@format_option
 @click.argument("paths", nargs=-1)
 @click.option("--suggest", "model_name", metavar="MODEL", help="List every SKU that fits MODEL instead.")
 @click.option("--cloud", help="Cloud for --suggest (default: the project config's).")
@@ -248,7 +212,7 @@ def plan(opts: Options, paths: tuple[str, ...], model_name: str | None, cloud: s
     import json
 
     from .compiler import Catalogs, plan_paths
-    from .plan.report import plan_row, render_plans, render_sets, render_suggestions, set_row, suggestion_rows
+    from .plan.report import plan_row, render_plans, render_suggestions, suggestion_rows
 
     def suggest_action() -> int:
         config = opts.configs.for_file("-")
@@ -268,41 +232,17 @@ def plan(opts: Options, paths: tuple[str, ...], model_name: str | None, cloud: s
     def plan_action() -> int:
         if not paths:
             raise click.UsageError("give PATHS to plan, or --suggest MODEL")
-        report, plans, set_plans = plan_paths(list(paths), opts.configs, Catalogs())
+        report, plans = plan_paths(list(paths), opts.configs, Catalogs())
         if report.errors:
             emit_report(opts, report)
             return EXIT_INVALID
         if opts.format == "json":
-            click.echo(json.dumps([plan_row(p) for p in plans] + [set_row(s) for s in set_plans], indent=2))
+            click.echo(json.dumps([plan_row(p) for p in plans], indent=2))
         else:
-            click.echo(render_plans(plans) + render_sets(set_plans), nl=False)
+            click.echo(render_plans(plans), nl=False)
         return EXIT_OK
 
     sys.exit(run_guarded(opts, suggest_action if model_name else plan_action))
-
-
-def _register_catalog_commands() -> None:
-    from .catalog.cli import presets, skus
-
-    cli.add_command(presets)
-    cli.add_command(skus)
-
-
-_register_catalog_commands()
-
-
-def _register_review_and_gitops_commands() -> None:
-    from .gitops.cli import gitops
-    from .gitops.delivery_cli import push, render
-    from .review.cli import diff
-
-    cli.add_command(diff)
-    cli.add_command(gitops)
-    cli.add_command(render)
-    cli.add_command(push)
-
-
-_register_review_and_gitops_commands()
 
 
 def main() -> None:

@@ -20,14 +20,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from .config import ConfigResolver, ProjectConfig
 from .diagnostics import Diagnostic, Report, Severity, Span, SpecError, ToolError
-from .rules import Validated, validate_workspace
-from .rules.workspace import R4
 from .source import Document, decode_source, discover, load_paths, parse_documents, read_source
-from .spec import ParsedWorkspace, parse_document
-from .spec.inferenceset import ParsedInferenceSet, is_inference_set, parse_inference_set, project_child
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the rules and the spec models are imported where used: a cached `check` needs neither
     from .cache import BuildCache
+    from .rules import Validated
+    from .spec import ParsedWorkspace
+    from .spec.inferenceset import ParsedInferenceSet
     from .output import WorkspaceOutput
     from .plan import Plan
     from .plan.inferenceset import SetPlan, ValidatedSet
@@ -127,6 +126,10 @@ def load_and_validate(paths: list[str], configs: ConfigResolver, catalogs: Catal
 
 def _validate_file(file: str, docs: list[Document], problems: list[Diagnostic], config: ProjectConfig, catalog,
                    old_workspaces: dict[tuple[str, str], ParsedWorkspace]) -> _SpecFile:
+    from .rules import Validated, validate_workspace
+    from .spec import parse_document
+    from .spec.inferenceset import is_inference_set
+
     documents: list[tuple[list[Diagnostic], _Workspace | None]] = []
     if not problems and all(doc.data is None for doc in docs):
         problems = [Diagnostic("KC-N003", "file holds no YAML documents (empty, or comments only)", Severity.WARNING,
@@ -155,7 +158,10 @@ def _validate_set_document(doc: Document, config: ProjectConfig, catalog, old_wo
     Every replica is validated by the Workspace rules (Kaito's webhook validates the child it would create); the
     replicas differ only in their names, so a finding shared by several replicas is reported once, on the set."""
     from .plan.inferenceset import ValidatedSet, child_count
+    from .rules import Validated, validate_workspace
     from .rules.inferenceset import validate_inference_set
+    from .spec import parse_document
+    from .spec.inferenceset import parse_inference_set, project_child
 
     iset, problems = parse_inference_set(doc)
     if iset is None:
@@ -207,6 +213,8 @@ def _collect(specs: Iterable[_SpecFile], report: Report) -> list[_Workspace]:
             if not item.in_set:  # a set's replicas follow it: a set defined twice is said once, on the set
                 duplicate_set = item.kind == "InferenceSet" and key in seen
             if key in seen and item.name and not (item.in_set and duplicate_set):
+                from .rules.workspace import R4
+
                 diags.append(Diagnostic(R4, R4_MESSAGE.format(kind=item.kind, ns=item.namespace, name=item.name,
                                                               first=seen[key]), span=item.name_span))
             seen.setdefault(key, f"{spec.file}:{item.name_span.line}")
@@ -224,6 +232,9 @@ def _workspaces_at(file: str, revision: str, config: ProjectConfig
                    ) -> dict[tuple[str, ...], ParsedWorkspace | ParsedInferenceSet]:
     """The Workspaces ``file`` held at git ``revision`` by (namespace, name), and its InferenceSets by
     ("InferenceSet", namespace, name) (none when the file did not exist then)."""
+    from .spec import parse_document
+    from .spec.inferenceset import is_inference_set, parse_inference_set
+
     raw = read_at_revision(file, revision)
     if raw is None:
         return {}
@@ -283,7 +294,10 @@ def _compile(paths: list[str], run: _CompileRun, report: Report) -> dict[str, by
         report.extend(item.plan_diagnostics)
     if report.errors:
         return {}
-    return render_tree(run.outputs(valid), tool_version=__version__)
+    outputs = run.outputs(valid, report)
+    if report.errors:
+        return {}
+    return render_tree(outputs, tool_version=__version__)
 
 
 class _Pending(NamedTuple):
@@ -315,11 +329,12 @@ class _CompileRun:
         self._phase("Validating", sum(1 for item in found if isinstance(item, _Pending)))
         return [self._fresh_spec(item) if isinstance(item, _Pending) else item for item in found]
 
-    def outputs(self, valid: list[_Workspace]) -> list[WorkspaceOutput]:
-        """The rendered files of every planned workspace in ``valid``, emitting those the cache lacks."""
+    def outputs(self, valid: list[_Workspace], report: Report) -> list[WorkspaceOutput]:
+        """The rendered files of every planned workspace in ``valid``, emitting those the cache lacks; an emitted
+        object the strict schemas reject is a diagnostic in ``report`` instead."""
         planned = [item for item in valid if item.planned]
-        self._emit([item for item in planned if item.output is None])
-        return [item.output for item in planned]
+        self._emit([item for item in planned if item.output is None], report)
+        return [item.output for item in planned if item.output is not None]
 
     # --- spec files -----------------------------------------------------------------------------------------
 
@@ -418,13 +433,15 @@ class _CompileRun:
 
     # --- workspaces -----------------------------------------------------------------------------------------
 
-    def _emit(self, items: list[_Workspace]) -> None:
-        """Emit and render ``items`` in batches (one cdk8s synthesis each); store them in the cache."""
+    def _emit(self, items: list[_Workspace], report: Report) -> None:
+        """Emit, validate and render ``items`` in batches (one cdk8s synthesis each); store them in the cache.
+        A workspace with an object the strict schemas reject gets diagnostics in ``report`` and no output."""
         if not items:
             return
         from . import __version__
         from .emit import Emitter
         from .output import WorkspaceOutput, render_workspace
+        from .output.validate import rejection_diagnostics
 
         self._phase("Emitting", len(items))
         emitter = Emitter()
@@ -433,6 +450,10 @@ class _CompileRun:
             for item in batch:
                 emitter.add(item.plan, **_emit_settings(item.validated.config))
             for item, objects in zip(batch, emitter.synth()):
+                rejected = rejection_diagnostics(objects, item.validated.ws.doc)
+                if rejected:
+                    report.extend(rejected)
+                    continue
                 plan = item.plan
                 output = WorkspaceOutput(plan.namespace, plan.workspace, _posix(plan.source_file), plan.source_hash,
                                          objects)

@@ -14,6 +14,7 @@ OTHER_CODES = [
     ("KC-Y005", "file larger than the limit"), ("KC-S001", "unknown field (with a \"did you mean\" hint)"),
     ("KC-S002", "missing required field"), ("KC-S003", "wrong type"), ("KC-S004", "invalid value"),
     ("KC-S005", "project config refers to a missing file"), ("KC-S010", "unsupported apiVersion / not a Workspace"),
+    ("KC-S020", "the compiled object would be rejected by the strict Kubernetes or CRD schema (`build`, `check`)"),
     ("KC-N001", "note: document ignored (not a kaito.sh Workspace)"),
     ("KC-N002", "note: kaito.sh object other than Workspace ignored"),
     ("KC-N003", "warning: a file with no YAML documents (empty, or comments only)"),

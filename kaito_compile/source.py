@@ -1,8 +1,13 @@
 """Stage 1, load: files → YAML documents that remember where every value came from.
 
-Specs are read with ruamel.yaml in round-trip mode so every mapping and sequence keeps the
-line and column of its keys and items. YAML 1.1 resolution is used because that is what the
-Kubernetes API machinery (go-yaml v2 behind sigs.k8s.io/yaml) applies: ``yes`` is a boolean.
+Positions come from ruamel.yaml's round-trip mode, where every mapping and sequence keeps the line and column of
+its keys and items. Its pure-Python parser is slow, and positions are only read when there is something to report,
+so a small file is first read with libyaml (PyYAML's ``CSafeLoader``) and parsed again with ruamel only when a
+position is asked for (:meth:`Document.span`). The fast path takes only what both read alike: plain maps,
+sequences and scalars of the core tags; anything else (a duplicate key, a merge key, a timestamp, binary, sets,
+custom tags, any libyaml error) goes the ruamel way from the start, so its diagnostics are the same. YAML 1.1
+resolution is used because that is what the Kubernetes API machinery (go-yaml v2 behind sigs.k8s.io/yaml) applies:
+``yes`` is a boolean.
 
 Hostile input is bounded: file size, alias expansion, nesting depth and undecodable bytes all
 turn into diagnostics instead of exceptions.
@@ -20,7 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml as pyyaml
 from ruamel.yaml import YAML
+from ruamel.yaml import resolver as ruamel_resolver
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.composer import Composer
 from ruamel.yaml.constructor import DuplicateKeyError
@@ -35,6 +42,7 @@ MAX_FILE_NODES = 100_000  # parsed nodes per file: ruamel needs ~0.1 ms each, so
 # about what the largest file under MAX_FILE_BYTES costs anyway; a spec file has hundreds of nodes, a file of a
 # thousand Workspaces tens of thousands
 MAX_DEPTH = 100
+FAST_PARSE_MAX_BYTES = 64 * 1024  # a node takes two characters at least: no file this size exceeds MAX_FILE_NODES
 
 SKIPPED_FILES = frozenset({"kaito-compile.yaml", "kustomization.yaml"})
 """Found while walking a directory, these are not specs: the project config, kustomize files."""
@@ -52,9 +60,10 @@ class Document:
 
     file: str
     index: int
-    data: Any
+    data: Any  # ruamel's nodes, or plain data when read by libyaml (positions are then parsed on demand)
     lines: list[str] = field(repr=False, default_factory=list)
     _plain: Any = field(default=None, repr=False)
+    _positioned: _Positions | None = field(default=None, repr=False)
 
     @property
     def plain(self) -> Any:
@@ -71,7 +80,11 @@ class Document:
         return Span(self.file, line + 1, col + 1, length, source)
 
     def _locate(self, path: FieldPath, *, key: bool) -> tuple[int, int, bool]:
-        node = self.data
+        if self._positioned is not None and not key and len(path) == 2 and self._positioned.single:
+            found = _plain_block_value(self.lines, path, self.plain)
+            if found is not None:
+                return (*found, True)
+        node = self.data if self._positioned is None else self._positioned.document(self.index)
         best = _node_start(node)
         for i, part in enumerate(path):
             last = i == len(path) - 1
@@ -94,12 +107,42 @@ class Document:
         return best
 
     def _key_of(self, parent_path: FieldPath, key: str | int) -> tuple[int, int]:
-        node = self.data
+        node = self.data if self._positioned is None else self._positioned.document(self.index)
         for part in parent_path:
             node = node[part]
         if isinstance(node, CommentedMap):
             return _position(node, key, key=True) or _node_start(node)[:2]
         return tuple(node.lc.item(key))  # type: ignore[return-value]
+
+
+def _plain_block_value(lines: list[str], path: FieldPath, plain: Any) -> tuple[int, int] | None:
+    """(line, column) of ``section.key``'s value in a one-document file where it is written the simplest way, as
+    ruamel would place it: ``section:`` alone at column 0, ``key: value`` among its first-level children and
+    ``value`` a plain scalar equal to the document's; None otherwise. Every workspace records the position of its
+    ``metadata.name``: this finds it without parsing the file with ruamel."""
+    section, key = path
+    value = plain.get(section) if isinstance(plain, dict) else None
+    value = value.get(key) if isinstance(value, dict) else None
+    if not isinstance(section, str) or not isinstance(key, str) or not isinstance(value, str) or not value:
+        return None
+    starts = [index for index, line in enumerate(lines) if line.rstrip(" ") == f"{section}:"]
+    if len(starts) != 1:
+        return None
+    indent = None
+    for number in range(starts[0] + 1, len(lines)):
+        line = lines[number]
+        text = line.lstrip(" ")
+        if not text or text.startswith("#"):
+            continue
+        depth = len(line) - len(text)
+        if depth == 0:
+            return None
+        indent = depth if indent is None else indent
+        if depth == indent and text.startswith(f"{key}: "):
+            column = depth + len(key) + 1 + len(text[len(key) + 1:]) - len(text[len(key) + 1:].lstrip(" "))
+            token = line[column:].split(" #", 1)[0].rstrip(" ")
+            return (number, column) if token == value and not token.startswith(("'", '"')) else None
+    return None
 
 
 def _position(node: CommentedMap, name: Any, *, key: bool) -> tuple[int, int] | None:
@@ -254,6 +297,73 @@ def _block_nesting_too_deep(lines: list[str]) -> int | None:
     return None
 
 
+class _Positions:
+    """The ruamel parse of a file read by libyaml, made the first time one of its documents needs a position."""
+
+    def __init__(self, text: str, count: int):
+        self._text = text
+        self._documents: list[Any] | None = None
+        self.single = count == 1
+
+    def document(self, index: int) -> Any:
+        if self._documents is None:
+            try:
+                self._documents = list(_yaml().load_all(self._text))
+            except (YAMLError, RecursionError, DocumentTooLarge):  # libyaml read it: positions are best effort
+                self._documents = []
+        return self._documents[index] if index < len(self._documents) else None
+
+
+class _NeedsPositions(Exception):
+    """libyaml met something it may read differently from ruamel: parse the file with ruamel."""
+
+
+def _refuse(loader: Any, node: Any) -> Any:
+    raise _NeedsPositions(node.tag)
+
+
+class _FastLoader(pyyaml.CSafeLoader):
+    """libyaml with ruamel's YAML 1.1 resolver table, limited to what it reads exactly as ruamel does."""
+
+    def flatten_mapping(self, node: Any) -> None:
+        if any(key.tag == "tag:yaml.org,2002:merge" for key, _ in node.value):
+            raise _NeedsPositions("merge key")
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict:
+        mapping = super().construct_mapping(node, deep=deep)
+        if len(mapping) != len(node.value):
+            raise _NeedsPositions("duplicate key")
+        return mapping
+
+
+def _yaml11_bool(loader: Any, node: Any) -> bool:
+    return loader.construct_scalar(node).lower() in ("y", "yes", "true", "on")
+
+
+# ruamel's YAML 1.1 implicit resolvers (PyYAML's differ: for it ``y`` and ``1e3`` are strings)
+_FastLoader.yaml_implicit_resolvers = {}
+for _versions, _tag, _regexp, _first in ruamel_resolver.implicit_resolvers:
+    if (1, 1) in _versions:
+        for _char in _first:
+            _FastLoader.yaml_implicit_resolvers.setdefault(_char, []).append((_tag, _regexp))
+_FastLoader.add_constructor("tag:yaml.org,2002:bool", _yaml11_bool)
+for _tag in ("timestamp", "binary", "set", "omap", "pairs", "value", "merge", "yaml"):
+    _FastLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _refuse)
+_FastLoader.add_constructor(None, _refuse)  # any other tag
+
+
+def _parse_fast(text: str, file: str, lines: list[str]) -> list[Document] | None:
+    """The documents as libyaml reads them, or None when only ruamel may read this file (see the module doc)."""
+    if len(text) > FAST_PARSE_MAX_BYTES or text.startswith("%") or "\n%" in text:  # directives: ruamel decides
+        return None
+    try:
+        data = list(pyyaml.load_all(text, Loader=_FastLoader))
+    except (pyyaml.YAMLError, _NeedsPositions, RecursionError, ArithmeticError, LookupError, TypeError, ValueError):
+        return None
+    positions = _Positions(text, len(data))
+    return [Document(file, index, item, lines, _positioned=positions) for index, item in enumerate(data)]
+
+
 def parse_documents(text: str, file: str) -> tuple[list[Document], list[Diagnostic]]:
     """Parse every document of one file. A syntax error ends the file with one diagnostic."""
     lines = text.splitlines()
@@ -264,6 +374,9 @@ def parse_documents(text: str, file: str) -> tuple[list[Document], list[Diagnost
         line, col = deep if deep is not None else (block, 0)
         return docs, [Diagnostic("KC-Y003", f"document is nested more than {MAX_DEPTH} levels deep",
                                  span=_span_at(file, lines, line, col))]
+    fast = _parse_fast(text, file, lines)
+    if fast is not None:
+        return fast, []
     try:
         for index, data in enumerate(_yaml().load_all(text)):
             docs.append(Document(file, index, data, lines))

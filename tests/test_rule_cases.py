@@ -34,6 +34,7 @@ from click.testing import CliRunner
 
 from kaito_compile.cli import cli
 from kaito_compile.rules import RULES
+from tests.support.shared import SHARED, requires_shared
 
 CASES = Path(__file__).resolve().parent / "cases"
 INVALID = CASES / "invalid"
@@ -41,7 +42,7 @@ VALID = CASES / "valid"
 CONFIG_NAME = "kaito-compile.yaml"
 OLD_SUFFIX = ".old.yaml"
 EXAMPLE_SEEDS = Path(__file__).resolve().parent.parent / "examples" / "seeds"
-SHARED_SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+SHARED_SEEDS = SHARED / "seeds"
 
 LOADER_AND_SCHEMA_CODES = frozenset({
     "KC-Y001", "KC-Y002", "KC-Y003", "KC-Y004", "KC-Y005",  # source.py: YAML loading
@@ -274,7 +275,7 @@ def test_example_seeds_validate():
     assert not [d for d in report["diagnostics"] if d["severity"] != "note"]
 
 
-@pytest.mark.skipif(not SHARED_SEEDS.is_dir(), reason="the seed texts (/work/shared/seeds) are not available")
+@requires_shared(SHARED_SEEDS, "the seed texts")
 def test_seed_cases_are_verbatim():
     """The seeds-verbatim cases hold the seeds' YAML exactly as published (after our header)."""
     texts = [p.read_text() for p in sorted(SHARED_SEEDS.iterdir())]

@@ -25,10 +25,11 @@ import yaml
 from click.testing import CliRunner
 
 from kaito_compile.cli import cli
+from tests.support.shared import SHARED, requires_shared
 
-UPSTREAM = Path(__file__).resolve().parents[2] / "shared" / "upstream" / "kaito" / "examples"
+UPSTREAM = SHARED / "upstream" / "kaito" / "examples"
 
-pytestmark = pytest.mark.skipif(not UPSTREAM.is_dir(), reason=f"{UPSTREAM} (upstream conformance data) is absent")
+pytestmark = requires_shared(UPSTREAM, "the upstream Kaito examples")
 
 KAITO_DEFAULTS = {"cloud": "azure", "provisioner": "gpu-provisioner", "runtime": "vllm"}
 ARC = {**KAITO_DEFAULTS, "cloud": "arc"}

@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ..diagnostics import SpecError, ToolError, render_text
+from ..cli_support import EXIT_INVALID, EXIT_OK, format_option, options, run_guarded
 from . import Catalog, load_catalog, project_catalog_paths
 from .hf_import import ImportFailure, build_entry, model_files, save_entry
 from .loader import load_model_catalog, load_vllm_file
@@ -18,33 +18,29 @@ from .models import ModelEntry
 from .skus import CLOUDS, Sku
 
 DEFAULT_PROJECT_CATALOG = "kaito-presets.yaml"
-EXIT_INVALID, EXIT_TOOL = 1, 2
 
 
 def _project_config():
     """The project config of the current directory, through the main CLI's resolver when there is one."""
-    from ..config import ConfigResolver
-
-    resolver = getattr(click.get_current_context().find_root().obj, "configs", None) or ConfigResolver()
-    return resolver.for_file("-")
+    return options().configs.for_file("-")
 
 
 def _guarded(action) -> None:
-    try:
-        action()
-    except SpecError as exc:
-        for diag in exc.diagnostics:
-            click.echo(render_text(diag))
-        sys.exit(EXIT_INVALID)
-    except ImportFailure as exc:
-        click.echo(f"kaito-compile: cannot import: {exc}", err=True)
-        sys.exit(EXIT_INVALID)
-    except ToolError as exc:
-        click.echo(f"kaito-compile: error: {exc} [{exc.code}]", err=True)
-        sys.exit(EXIT_TOOL)
+    """Run ``action`` under the CLI's guard (exit codes, diagnostics in the chosen format); exit with its code."""
+
+    def run() -> int:
+        try:
+            action()
+        except ImportFailure as exc:
+            click.echo(f"kaito-compile: cannot import: {exc}", err=True)
+            return EXIT_INVALID
+        return EXIT_OK
+
+    sys.exit(run_guarded(options(), run))
 
 
 @click.group("presets")
+@format_option
 def presets() -> None:
     """Model presets: list the catalog, import models from HuggingFace."""
 
@@ -52,14 +48,14 @@ def presets() -> None:
 @presets.command("list")
 @click.option("--catalog", "catalogs", multiple=True, type=click.Path(dir_okay=False),
               help="Project catalog to merge (repeatable; default: the config's `catalogs`).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def list_presets(catalogs: tuple[str, ...], as_json: bool) -> None:
+@format_option
+def list_presets(catalogs: tuple[str, ...]) -> None:
     """List every preset the compiler knows, with its derived sizes."""
 
     def action() -> None:
         catalog = load_catalog(paths=catalogs) if catalogs else load_catalog(_project_config())
         rows = [_preset_row(catalog, entry) for entry in catalog.models]
-        if as_json:
+        if options().format == "json":
             click.echo(json.dumps(rows, indent=2, sort_keys=True))
         else:
             _print_presets(rows)
@@ -104,6 +100,7 @@ def _print_presets(rows: list[dict]) -> None:
               help=f"Project catalog to write (default: the config's first catalog, else {DEFAULT_PROJECT_CATALOG}).")
 @click.option("--revision", help="Hub revision (branch, tag or commit) to read the metadata from.")
 @click.option("--id", "hf_id", metavar="ORG/MODEL", help="HF id of a local model folder (default: from its path).")
+@format_option
 def import_preset(model: str, catalog_file: str | None, revision: str | None, hf_id: str | None) -> None:
     """Add MODEL (a HuggingFace id or a local model folder) to a project catalog."""
 
@@ -114,10 +111,16 @@ def import_preset(model: str, catalog_file: str | None, revision: str | None, hf
         entry = build_entry(model_files(model, revision=revision, hf_id=hf_id), load_vllm_file())
         replaced = save_entry(target, entry)
         load_model_catalog([target])
+        listed = target.resolve() in {p.resolve() for p in configured}
+        if options().format == "json":
+            click.echo(json.dumps({"action": "updated" if replaced else "added", "catalog": str(target),
+                                   "inConfig": listed, "preset": _preset_row(load_catalog(paths=[target]), entry)},
+                                  indent=2, sort_keys=True))
+            return
         click.echo(f"{'updated' if replaced else 'added'} {entry.hfId} in {target}: {entry.fileSize}, context "
                    f"{entry.contextLimit}, {entry.attn_type} {entry.bytes_per_token} bytes/token, "
                    f"served as {entry.short_name}")
-        if target.resolve() not in {p.resolve() for p in configured}:
+        if not listed:
             click.echo(f"note: add {target} to `catalogs:` in kaito-compile.yaml to use it")
 
     _guarded(action)
@@ -125,14 +128,14 @@ def import_preset(model: str, catalog_file: str | None, revision: str | None, hf
 
 @click.command("skus")
 @click.option("--cloud", type=click.Choice(CLOUDS), help="Only this cloud (default: all).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def skus(cloud: str | None, as_json: bool) -> None:
+@format_option
+def skus(cloud: str | None) -> None:
     """List the GPU SKUs of the catalog (legacy ones are refused by the vllm runtime)."""
 
     def action() -> None:
         catalog = load_catalog()
         rows = [_sku_row(c, s) for c in ([cloud] if cloud else CLOUDS) for s in catalog.skus.skus(c)]
-        if as_json:
+        if options().format == "json":
             click.echo(json.dumps(rows, indent=2, sort_keys=True))
         else:
             _print_skus(rows)

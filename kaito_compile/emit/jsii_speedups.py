@@ -10,10 +10,16 @@ Profiling a 1,000-workspace build (bench/PROFILE.md) put two thirds of the emitt
   properties through its getter, and each generated getter evaluates a ``typing.Optional["…"]`` cast whose
   cache is too small for cdk8s-plus's 350 kinds, so it re-parses a forward reference each time. The getters only
   return ``self._values.get(name)``; the fast path reads that directly.
+* **request serialisation**: every request to node goes through cattrs' generic ``unstructure``, which
+  dispatches on the class of each of the thousands of dicts, lists and strings a pod spec becomes. Plain
+  dicts, lists and scalars are copied directly; anything else still goes to cattrs.
 
-Both are verified when installed (the fast serialisation must give the original's result on a sample of
-nested structs) and leave jsii untouched when its internals are not what they expect. Set
-``KAITO_COMPILE_JSII_SPEEDUPS=0`` to run with jsii as it ships (for example to get typeguard's messages).
+Both reach into jsii's private internals, so they are installed only on the jsii version they were verified
+against (:data:`VERIFIED_JSII`, pinned in pyproject.toml), and only when the fast serialisation gives the
+original's result on a sample of nested structs. Anything unexpected (another version, a missing attribute, any
+error while installing) leaves jsii untouched and prints one warning: a slower build, never a failed one. Set
+``KAITO_COMPILE_JSII_SPEEDUPS=0`` to run with jsii as it ships (for example to get typeguard's messages);
+tests/emit/test_jsii_speedups.py checks both ways write the same bytes.
 """
 
 from __future__ import annotations
@@ -21,34 +27,84 @@ from __future__ import annotations
 import enum
 import functools
 import os
+import sys
 from typing import Any
 
-import jsii._kernel as jsii_kernel
-import jsii._type_checking as jsii_type_checking
-from jsii._runtime import python_jsii_mapping
-
 DISABLE_ENV = "KAITO_COMPILE_JSII_SPEEDUPS"
+VERIFIED_JSII = "1.142.0"
 
 
 @functools.cache
 def install() -> bool:
-    """Install both speedups in this process (once); whether they are active."""
+    """Install the speedups in this process (once); whether they are active."""
     if os.environ.get(DISABLE_ENV) == "0":
         return False
+    try:
+        reason = _install()
+    except Exception as exc:  # noqa: BLE001 - jsii's internals changed: run without the speedups
+        reason = f"{type(exc).__name__}: {exc}"
+    if reason is not None:
+        sys.stderr.write(f"kaito-compile: warning: jsii speedups are off ({reason}); the build is slower but "
+                         f"unchanged. Set {DISABLE_ENV}=0 to silence this.\n")
+    return reason is None
+
+
+def _install() -> str | None:
+    """Patch jsii; why not, when it cannot be done safely."""
+    import jsii
+    import jsii._kernel as jsii_kernel
+    import jsii._type_checking as jsii_type_checking
+    from jsii._runtime import python_jsii_mapping
+
+    if jsii.__version__ != VERIFIED_JSII:
+        return f"verified with jsii {VERIFIED_JSII}, found {jsii.__version__}"
+    if not hasattr(jsii_type_checking, "_resolved_check"):
+        return "jsii._type_checking._resolved_check is missing"
     original = jsii_kernel._make_reference_for_native
-    fast = _fast_make_reference(original)
-    if not hasattr(jsii_type_checking, "_resolved_check") or not _same_serialisation(original, fast):
-        return False
+    fast = _fast_make_reference(original, python_jsii_mapping)
+    if not _same_serialisation(original, fast):
+        return "the fast struct serialisation differs from jsii's on the sample"
+    from jsii._runtime import kernel
+
+    serializer = kernel.provider._process._serializer
+    plain = _fast_unstructure(serializer)
+    sample = fast(None, _sample())
+    if plain(sample) != serializer.unstructure(sample):
+        return "the fast request serialisation differs from cattrs' on the sample"
     jsii_type_checking._resolved_check = _no_type_check
     jsii_kernel._make_reference_for_native = fast
-    return True
+    serializer.register_unstructure_hook(dict, plain)
+    serializer.register_unstructure_hook(list, plain)
+    return None
+
+
+def _fast_unstructure(serializer):
+    """cattrs' ``unstructure`` for the plain data jsii sends, without a dispatch per value."""
+    dispatch = serializer._unstructure_func.dispatch
+    mapping, sequence = serializer._unstructure_mapping, serializer._unstructure_seq
+
+    def plain(value: Any) -> Any:
+        kind = value.__class__
+        if kind is str or kind is int or kind is float or kind is bool or value is None:
+            return value
+        if kind is dict:
+            return {plain(key): plain(item) for key, item in value.items()}
+        if kind is list:
+            return [plain(item) for item in value]
+        if isinstance(value, dict):  # subclasses: as cattrs would, not through this hook again
+            return mapping(value)
+        if isinstance(value, list):
+            return sequence(value)
+        return dispatch(kind)(value)
+
+    return plain
 
 
 def _no_type_check(**_: Any) -> None:
     return None
 
 
-def _fast_make_reference(original):
+def _fast_make_reference(original, python_jsii_mapping):
     """jsii's ``_make_reference_for_native`` with struct properties read from ``_values``, not their getters."""
 
     def make_reference(kernel: Any, value: Any) -> Any:
@@ -70,14 +126,20 @@ def _fast_make_reference(original):
 
 
 def _same_serialisation(original, fast) -> bool:
+    sample = _sample()
+    try:
+        return fast(None, sample) == original(None, sample)
+    except Exception:  # noqa: BLE001 - any difference in behaviour means: keep jsii as it is
+        return False
+
+
+def _sample() -> list:
+    """Nested structs, maps and lists, as a pod spec has them."""
     from cdk8s_plus_33 import k8s
 
-    sample = k8s.PodSpec(
+    spec = k8s.PodSpec(
         containers=[k8s.Container(name="c", image="i", args=["a"], env=[k8s.EnvVar(name="n", value="v")],
                                   volume_mounts=[k8s.VolumeMount(name="m", mount_path="/m", read_only=True)])],
         volumes=[k8s.Volume(name="m", empty_dir=k8s.EmptyDirVolumeSource(medium="Memory"))],
         node_selector={"k": "v"}, automount_service_account_token=False)
-    try:
-        return fast(None, [sample, {"k": sample}]) == original(None, [sample, {"k": sample}])
-    except Exception:  # noqa: BLE001 - any difference in behaviour means: keep jsii as it is
-        return False
+    return [spec, {"k": spec}, k8s.IntOrString.from_number(8080), 1.5, True, None]

@@ -2,8 +2,9 @@
 
 A typed cdk8s object applies its JSON patches and then passes the whole document through its struct
 converters, which expect Quantity and IntOrString *objects*: a raw ``sizeLimit: 1Gi`` or a template's
-``nvidia.com/gpu: "1"`` would silently vanish. So raw data is recorded here against its object and
-spliced into the plain JSON the chart produced (JSON-pointer ``add``/``replace`` semantics).
+``nvidia.com/gpu: "1"`` would silently vanish. So raw data is recorded on its object (an attribute of the
+Python proxy; node never sees it) and spliced into the plain JSON the chart produced (JSON-pointer
+``add``/``replace`` semantics).
 """
 
 from __future__ import annotations
@@ -22,20 +23,30 @@ class RawPatch:
     value: Any
 
 
-_PENDING: dict[int, list[RawPatch]] = {}
+_ATTRIBUTE = "_kaito_compile_raw_patches"
 
 
 def add(obj: cdk8s.ApiObject, path: str, value: Any) -> None:
-    _PENDING.setdefault(id(obj), []).append(RawPatch("add", path, copy.deepcopy(value)))
+    _record(obj, RawPatch("add", path, copy.deepcopy(value)))
 
 
 def replace(obj: cdk8s.ApiObject, path: str, value: Any) -> None:
-    _PENDING.setdefault(id(obj), []).append(RawPatch("replace", path, copy.deepcopy(value)))
+    _record(obj, RawPatch("replace", path, copy.deepcopy(value)))
+
+
+def _record(obj: cdk8s.ApiObject, patch: RawPatch) -> None:
+    patches = getattr(obj, _ATTRIBUTE, None)
+    if patches is None:
+        patches = []
+        setattr(obj, _ATTRIBUTE, patches)
+    patches.append(patch)
 
 
 def take(obj: cdk8s.ApiObject) -> list[RawPatch]:
-    """The raw patches recorded for ``obj`` (removed from the pending set)."""
-    return _PENDING.pop(id(obj), [])
+    """The raw patches recorded on ``obj`` (removed from it)."""
+    patches = getattr(obj, _ATTRIBUTE, None) or []
+    setattr(obj, _ATTRIBUTE, None)
+    return patches
 
 
 def apply(document: dict, patches: list[RawPatch]) -> dict:

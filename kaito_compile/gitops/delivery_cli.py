@@ -13,11 +13,13 @@ from pathlib import Path
 
 import click
 
+from ..cli_support import format_option
 from ..diagnostics import ToolError
 
 
 @click.command("render")
 @click.argument("paths", nargs=-1, required=True)
+@format_option
 @click.pass_obj
 def render(opts, paths: tuple[str, ...]) -> None:
     """Print the compiled objects as one YAML stream on stdout (diagnostics on stderr); writes nothing.
@@ -28,7 +30,7 @@ def render(opts, paths: tuple[str, ...]) -> None:
     stdout = sys.stdout.buffer  # taken before stdout is redirected to stderr
 
     def action() -> int:
-        from ..cli import EXIT_INVALID, EXIT_OK, emit_report
+        from ..cli_support import EXIT_INVALID, EXIT_OK, emit_report
         from ..compiler import Catalogs, compile_paths
         from .render import EmptyRender, render_stream
 
@@ -51,7 +53,7 @@ def render(opts, paths: tuple[str, ...]) -> None:
 def _run_with_stdout_on_stderr(opts, action) -> int:
     """Run ``action`` guarded, with everything it prints through ``sys.stdout`` sent to stderr instead: stdout
     carries the YAML stream alone."""
-    from ..cli import run_guarded
+    from ..cli_support import run_guarded
 
     with contextlib.redirect_stdout(sys.stderr):
         return run_guarded(opts, action)
@@ -66,6 +68,7 @@ def _run_with_stdout_on_stderr(opts, action) -> int:
               help="Annotation org.opencontainers.image.source, e.g. the Git repository's URL.")
 @click.option("--revision", metavar="REV",
               help="Annotation org.opencontainers.image.revision, e.g. main@sha1:<commit>.")
+@format_option
 @click.pass_obj
 def push(opts, url: str, out_dir: Path, plain_http: bool, source_url: str | None, revision: str | None) -> None:
     """Publish OUT_DIR (default out) as an OCI artifact Flux's OCIRepository pulls.
@@ -97,6 +100,6 @@ def push(opts, url: str, out_dir: Path, plain_http: bool, source_url: str | None
                    f"{len(artifact.layer.data)} bytes compressed")
         return 0
 
-    from ..cli import run_guarded
+    from ..cli_support import run_guarded
 
     sys.exit(run_guarded(opts, action))

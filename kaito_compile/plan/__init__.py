@@ -15,7 +15,8 @@ from ..catalog.models import ModelEntry
 from ..diagnostics import Diagnostic, SpecError
 from ..rules import Validated, facts
 from ..rules.registry import RuleContext
-from ..rules.resource import P1, sanitized_match_labels
+from ..rules.labels import sanitized_match_labels
+from ..rules.resource import P1
 from ..sizing.gpu import GpuConfig, SizingError
 from ..spec.inferenceset import CREATED_BY_LABEL, PROPAGATED_LABELS
 from ..sizing.transformers import transformers_dtype

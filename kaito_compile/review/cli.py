@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from ..cli_support import EXIT_INVALID, EXIT_OK, format_option, run_guarded
+
 OUTPUT_FORMATS = ("text", "markdown", "json")
 
 
@@ -17,6 +19,7 @@ OUTPUT_FORMATS = ("text", "markdown", "json")
 @click.option("--output-format", type=click.Choice(OUTPUT_FORMATS),
               help="text, markdown (a pull-request comment) or json; default: json with --format json, else text.")
 @click.option("--exit-code", is_flag=True, help="Exit 1 when something changed, as `git diff --exit-code` does.")
+@format_option
 @click.pass_obj
 def diff(opts, paths: tuple[str, ...], base: str | None, output_format: str | None, exit_code: bool) -> None:
     """Compare two compiled trees object by object: GPUs and nodes per workspace, replacements, images, fields.
@@ -25,8 +28,6 @@ def diff(opts, paths: tuple[str, ...], base: str | None, output_format: str | No
     kaito-compile diff --base origin/main examples     specs at a revision vs. the working tree
     kaito-compile diff OLD_OUT NEW_OUT                 two output directories
     """
-    from ..cli import EXIT_INVALID, EXIT_OK, run_guarded
-
     if base is None and len(paths) != 2:
         raise click.UsageError("give --base REV [PATH...], or two output directories OLD_TREE NEW_TREE")
     chosen = output_format or ("json" if opts.format == "json" else "text")

@@ -21,6 +21,7 @@ from ..sizing import (
     suggest,
     transformers_fit_error,
 )
+from .labels import sanitized_match_labels
 from .registry import RuleContext
 
 def _memo(ctx: RuleContext, key: str, compute):
@@ -64,8 +65,6 @@ def tunable_names(ctx: RuleContext) -> list[str]:
 
 def matching_nodes(ctx: RuleContext) -> list[tuple[str, dict[str, str]]]:
     """BYO inventory nodes whose labels include the sanitized matchLabels (an empty selector: all)."""
-    from .resource import sanitized_match_labels
-
     wanted = sanitized_match_labels(ctx.spec.resource.labelSelector)
     return [(node.name, node.labels) for node in ctx.config.nodes
             if all(node.labels.get(k) == v for k, v in wanted.items())]

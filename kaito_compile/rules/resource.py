@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..diagnostics import Severity
 from ..spec.models import LabelSelector
 from . import facts
+from .labels import RESERVED_LABELS, sanitized_match_labels
 from .registry import RuleContext, StopChecks, define, group
 
 I1 = define("I1", "resource", "deprecated preset", "webhook: 'Model %s is deprecated and no longer supported'")
@@ -31,11 +32,6 @@ P1 = define("P1", "sizing", "model cannot be placed on the GPUs",
             "Kaito's node estimator fails at reconcile ('GPU memory … is too small', MIG slice too small, legacy "
             "SKU on vLLM): the Workspace never becomes ready; kaito-compile reports it before it reaches Git")
 
-RESERVED_LABELS = frozenset({
-    "kaito.sh/workspace", "kaito.sh/workspacenamespace", "kaito.sh/ragengine", "kaito.sh/ragenginenamespace",
-    "karpenter.kaito.sh/workspace-name", "karpenter.kaito.sh/workspace-namespace",
-    "karpenter.kaito.sh/inferenceset", "karpenter.kaito.sh/inferenceset-namespace",
-})
 BYPASS = "kaito.sh/bypass-resource-checks"
 SELECTOR = ("resource", "labelSelector")
 
@@ -51,12 +47,6 @@ def label_selector_map(selector: LabelSelector | None) -> dict[str, str] | str:
                    "selector format"
         labels[expr.key] = expr.values[0]
     return labels
-
-
-def sanitized_match_labels(selector: LabelSelector | None) -> dict[str, str]:
-    """matchLabels without Kaito's reserved keys: what scheduling and node labels use."""
-    return {k: v for k, v in ((selector.matchLabels if selector else None) or {}).items()
-            if k not in RESERVED_LABELS}
 
 
 def is_inference(ctx: RuleContext) -> bool:

@@ -195,7 +195,7 @@ def test_cli_import_then_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     assert result.output.splitlines() == [
         "added acme/tiny-gptq in local.yaml: 1.50Gi, context 131072, GQA 131072 bytes/token, served as tiny-gptq",
         "note: add local.yaml to `catalogs:` in kaito-compile.yaml to use it"]
-    listed = json.loads(runner.invoke(presets, ["list", "--catalog", "local.yaml", "--json"]).output)
+    listed = json.loads(runner.invoke(presets, ["list", "--catalog", "local.yaml", "--format", "json"]).output)
     (row,) = [r for r in listed if r["hfId"] == "acme/tiny-gptq"]
     assert (row["quantization"], row["runtimes"], row["source"], row["tunable"]) == ("gptq", ["vllm"], "local.yaml",
                                                                                      False)
@@ -232,7 +232,7 @@ def test_cli_list_reports_a_broken_project_catalog_with_its_position(tmp_path: P
 
 
 def test_cli_skus(catalog):
-    result = CliRunner().invoke(skus, ["--cloud", "arc", "--json"])
+    result = CliRunner().invoke(skus, ["--cloud", "arc", "--format", "json"])
     rows = json.loads(result.output)
     assert [r["name"] for r in rows] == [s.name for s in catalog.skus.skus("arc")]
     assert {r["cloud"] for r in rows} == {"arc"} and sum(r["legacy"] for r in rows) == 2

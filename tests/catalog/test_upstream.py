@@ -8,9 +8,10 @@ import pytest
 import yaml
 
 from kaito_compile.catalog import Catalog
+from tests.support.shared import SHARED, requires_shared
 
-UPSTREAM = Path(__file__).resolve().parents[3] / "shared" / "upstream" / "kaito" / "presets" / "workspace" / "models"
-pytestmark = pytest.mark.skipif(not UPSTREAM.is_dir(), reason=f"Kaito's data files are not available at {UPSTREAM}")
+UPSTREAM = SHARED / "upstream" / "kaito" / "presets" / "workspace" / "models"
+pytestmark = requires_shared(UPSTREAM, "Kaito's preset data files")
 
 GEOMETRY = ("hiddenSize", "numHiddenLayers", "numAttentionHeads", "numKeyValueHeads", "headDim", "kvLoraRank",
             "qkRopeHeadDim")

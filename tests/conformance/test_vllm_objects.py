@@ -1,6 +1,6 @@
 """vLLM conformance: Kaito's own examples, compiled, compared field by field with kaito-api.md §4.
 
-Every preset Workspace example under ``/work/shared/upstream/kaito/examples`` is compiled with a
+Every preset Workspace example under ``../shared/upstream/kaito/examples`` is compiled with a
 project config of Kaito's defaults — ``cloud: azure``, ``provisioner: gpu-provisioner``,
 ``runtime: vllm`` and ``nvmeStorageClass: true`` (the chart installs ``kaito-local-nvme-disk``;
 A100/H100 SKUs therefore get the PVC template, the A10 SKUs the emptyDir: both branches of
@@ -70,12 +70,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support.shared import SHARED, requires_shared
+
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-UPSTREAM_EXAMPLES = Path("/work/shared/upstream/kaito/examples")
+UPSTREAM_EXAMPLES = SHARED / "upstream" / "kaito" / "examples"
 
-pytestmark = pytest.mark.skipif(not UPSTREAM_EXAMPLES.is_dir(),
-                                reason=f"{UPSTREAM_EXAMPLES} is absent (upstream Kaito checkout not provided)")
+pytestmark = requires_shared(UPSTREAM_EXAMPLES, "the upstream Kaito examples")
 
 DELIBERATE_DIFFERENCES = (
     ("app.kubernetes.io/managed-by", "label on every object: GitOps ownership of compiled objects"),

@@ -44,11 +44,6 @@ if PROFILE not in PROFILES:
 FUZZ = PROFILES[PROFILE]
 CODE = re.compile(r"^KC-[A-Z]+\d+$")
 
-pytestmark = pytest.mark.skipif(not kube.upstream_available(),
-                                reason=f"the upstream CRDs ({kube.UPSTREAM}) are needed to check NodeClaim, "
-                                       "NodePool and Machine objects")
-
-
 class YamlDumper(yaml.SafeDumper):
     """PyYAML writes ``n``/``y`` unquoted, which YAML 1.1 (ruamel, go-yaml v2: what Kubernetes reads) takes for
     booleans; knowing them as booleans makes the dumper quote such strings."""

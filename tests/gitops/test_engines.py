@@ -17,9 +17,6 @@ from tests.support import kube
 
 REPO = Path(__file__).resolve().parents[2]
 REPO_URL = "https://github.com/example/fleet.git"
-needs_crds = pytest.mark.skipif(not kube.upstream_available(), reason="CRDs are read from ../shared/upstream")
-
-
 @pytest.fixture(autouse=True)
 def in_repo(monkeypatch):
     monkeypatch.chdir(REPO)
@@ -62,9 +59,8 @@ def application_set() -> dict:
         patch.undo()
 
 
-@needs_crds
 def test_application_set_validates_strictly(application_set):
-    assert kube.validate_crd(application_set) == []
+    assert kube.validate_manifest(application_set) == []
 
 
 def test_application_set_generates_one_application_per_workspace_directory(application_set):
@@ -98,11 +94,10 @@ def test_destination_server_and_name_are_exclusive():
 
 # --- Flux ---------------------------------------------------------------------------------------------------
 
-@needs_crds
 def test_kustomizations_validate_strictly():
     for obj in _objects("flux", "--depends-on", "infra", "--depends-on", "flux-system/kaito-crds",
                         "--source-namespace", "gitops"):
-        assert kube.validate_crd(obj) == [], obj["metadata"]["name"]
+        assert kube.validate_manifest(obj) == [], obj["metadata"]["name"]
 
 
 def test_one_pruning_kustomization_per_workspace_directory():

@@ -1,9 +1,8 @@
 """Offline checks of emitted manifests: strict schemas for core kinds and CRDs, and a real ``kubectl kustomize``.
 
-The schema checks are :mod:`kaito_compile.output.validate` (one implementation, shared with the benchmark): core
-kinds against kubernetes-validate's bundled strict schemas, CRDs against the strictified ``openAPIV3Schema`` of
-the upstream CRD files in ``../shared/upstream`` (read in place, never copied into the project). Callers skip
-with a reason when :func:`upstream_available` is false.
+The schema checks are :mod:`kaito_compile.output.validate`, the same as ``build`` runs (one implementation, shared
+with the benchmark): every kind against ``schemas/kubernetes-objects.json``, generated from kubernetes-validate's
+strict schemas and the upstream CRD files in ``../shared/upstream`` (read in place by the generator, never copied).
 """
 
 from __future__ import annotations
@@ -16,35 +15,20 @@ from typing import Any
 
 import yaml
 
-from kaito_compile.output import validate
-from kaito_compile.output.validate import CRD_FILES, DEFAULT_K8S_VERSION, strictify
+from kaito_compile.output.schema_gen import CRD_FILES, strictify
+from kaito_compile.output.validate import validate_manifest
 
-__all__ = ["CRD_FILES", "DEFAULT_K8S_VERSION", "UPSTREAM", "kubectl_path", "kustomize_build", "parse_manifests",
-           "strictify", "upstream_available", "validate_core", "validate_crd", "validate_manifest"]
+__all__ = ["CRD_FILES", "UPSTREAM", "kubectl_path", "kustomize_build", "parse_manifests", "strictify",
+           "upstream_available", "validate_manifest"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-UPSTREAM = REPO_ROOT.parent / "shared" / "upstream"  # CRD files in the layout of validate.CRD_FILES
+UPSTREAM = REPO_ROOT.parent / "shared" / "upstream"  # CRD files in the layout of schema_gen.CRD_FILES
 PINNED_KUBECTL = REPO_ROOT / ".tools" / "bin" / "kubectl"
 KUSTOMIZE_TIMEOUT_S = 120
 
 
 def upstream_available() -> bool:
     return UPSTREAM.is_dir()
-
-
-def validate_manifest(obj: dict[str, Any], k8s_version: str = DEFAULT_K8S_VERSION) -> list[str]:
-    """Validate any emitted object: CRD kinds against their upstream CRD, everything else as a core kind."""
-    return validate.validate_manifest(obj, UPSTREAM, k8s_version)
-
-
-def validate_core(obj: dict[str, Any], k8s_version: str = DEFAULT_K8S_VERSION) -> list[str]:
-    """Errors (``path: message``) of a core Kubernetes object under the strict schema of ``k8s_version``."""
-    return validate.validate_core(obj, k8s_version)
-
-
-def validate_crd(obj: dict[str, Any], k8s_version: str = DEFAULT_K8S_VERSION) -> list[str]:
-    """Errors of a custom resource under its strictified upstream CRD schema (needs :data:`UPSTREAM`)."""
-    return validate.validate_crd(obj, UPSTREAM, k8s_version)
 
 
 def kubectl_path() -> str:

@@ -1,0 +1,58 @@
+"""The Workspace schema check answers with jsonschema-rs first and asks Python jsonschema for messages only when
+it fails: both must give the same verdict on every case, example and hostile spec, and on seeded mutations."""
+
+from __future__ import annotations
+
+import copy
+import random
+import warnings
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kaito_compile.spec.schema import SCHEMA_FILES, fast_validator_for, validator_for
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def documents() -> list:
+    found = []
+    for path in sorted([*ROOT.glob("tests/cases/**/*.yaml"), *ROOT.glob("examples/**/*.yaml")]):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                found += [doc for doc in yaml.safe_load_all(path.read_text()) if isinstance(doc, dict)]
+        except (yaml.YAMLError, UnicodeDecodeError, RecursionError):
+            continue
+    return found
+
+
+def mutations(doc: dict, rng: random.Random, count: int) -> list:
+    """``count`` copies of ``doc``, each with one value somewhere replaced by a value of another shape."""
+    out = []
+    for _ in range(count):
+        mutated = copy.deepcopy(doc)
+        parent, key = None, None
+        node = mutated
+        while isinstance(node, (dict, list)) and node and (parent is None or rng.random() < 0.7):
+            parent, key = node, rng.choice(list(node) if isinstance(node, dict) else range(len(node)))
+            node = parent[key]
+        if parent is not None:
+            parent[key] = rng.choice([None, 0, -1, 1.5, True, "x", "", [], {}, {"bogus": 1}, ["a"], 10**12])
+            out.append(mutated)
+    return out
+
+
+@pytest.mark.parametrize("api_version", sorted(SCHEMA_FILES))
+def test_both_validators_give_the_same_verdict(api_version: str):
+    fast, reference = fast_validator_for(api_version), validator_for(api_version)
+    rng = random.Random(15)
+    checked = rejected = 0
+    for doc in documents():
+        for candidate in [doc, *mutations(doc, rng, 20)]:
+            verdict = fast.is_valid(candidate)
+            assert verdict == reference.is_valid(candidate), candidate
+            checked += 1
+            rejected += not verdict
+    assert checked > 2000 and rejected > checked // 4
