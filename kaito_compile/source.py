@@ -72,6 +72,11 @@ class Document:
             self._plain = to_plain(self.data)
         return self._plain
 
+    @property
+    def positioned(self) -> Any:
+        """The document as ruamel's nodes, which carry positions (parsed again with ruamel when libyaml read it)."""
+        return self.data if self._positioned is None else self._positioned.document(self.index)
+
     def span(self, path: FieldPath, *, key: bool = False) -> Span:
         """Position of the value at ``path`` (or of its key); the nearest existing ancestor otherwise."""
         line, col, exact = self._locate(path, key=key)
@@ -84,7 +89,7 @@ class Document:
             found = _plain_block_value(self.lines, path, self.plain)
             if found is not None:
                 return (*found, True)
-        node = self.data if self._positioned is None else self._positioned.document(self.index)
+        node = self.positioned
         best = _node_start(node)
         for i, part in enumerate(path):
             last = i == len(path) - 1
@@ -107,7 +112,7 @@ class Document:
         return best
 
     def _key_of(self, parent_path: FieldPath, key: str | int) -> tuple[int, int]:
-        node = self.data if self._positioned is None else self._positioned.document(self.index)
+        node = self.positioned
         for part in parent_path:
             node = node[part]
         if isinstance(node, CommentedMap):

@@ -223,7 +223,7 @@ def project_child(iset: ParsedInferenceSet, index: int, *, byo: bool) -> Documen
 
     ``byo``: Kaito leaves ``resource.instanceType`` out of the child when the node provisioner is ``byo``.
     """
-    src = iset.doc.data
+    src = iset.doc.positioned  # the child's values keep their positions in the set's source
     spec, template = src["spec"], src["spec"]["template"]
     resource_src = template.get("resource") if isinstance(template.get("resource"), CommentedMap) else None
     meta_src = src["metadata"]
