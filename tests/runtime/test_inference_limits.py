@@ -70,11 +70,11 @@ def test_full_queue_answers_429_and_requests_past_the_time_limit_answer_408(star
     running = threading.Thread(target=stream_long_request)
     started = time.monotonic()
     running.start()
-    _wait_for_gauge(server.base_url, "kaito_inference_requests_running", 1)
+    _wait_for_gauge(server.base_url, "vllm:num_requests_running", 1)
     queued: list[httpx.Response] = []
     waiting = threading.Thread(target=lambda: queued.append(httpx.post(url, json=LONG, timeout=30)))
     waiting.start()
-    _wait_for_gauge(server.base_url, "kaito_inference_queue_depth", 1)
+    _wait_for_gauge(server.base_url, "vllm:num_requests_waiting", 1)
 
     rejected = httpx.post(url, json=LONG, timeout=30)
     running.join()
