@@ -167,6 +167,6 @@ def test_metrics_count_requests_tokens_errors_and_time_to_first_token(seed_serve
     assert grew("kaito_inference_time_to_first_token_seconds_count", model=adapter) == 1
     assert grew("kaito_inference_generation_tokens_total", model=adapter) == 5
     assert grew("kaito_inference_prompt_tokens_total", model=adapter) > 0
-    assert grew("kaito_inference_batch_size_count") == 1
+    assert grew("kaito_inference_batch_size_count") == 5  # a prefill gives the first token, 4 decode steps the rest
     assert metric(after, "vllm:num_requests_waiting") == 0
     assert metric(after, "kaito_inference_model_ready") == 1

@@ -24,7 +24,6 @@ class Sampling:
     no_repeat_ngram_size: int = 0
     bad_words_ids: tuple[tuple[int, ...], ...] = ()
     eos_token_ids: tuple[int, ...] | None = None  # None: the model's own end-of-sequence tokens
-    forced_bos_token_id: int | None = None  # the first generated token
     forced_eos_token_ids: tuple[int, ...] = ()  # forced as the last token when max_new_tokens is reached
 
     @property
@@ -37,7 +36,6 @@ class Sampling:
             "repetition_penalty": self.repetition_penalty,
             "no_repeat_ngram_size": self.no_repeat_ngram_size,
             "bad_words_ids": [list(ids) for ids in self.bad_words_ids] or None,
-            "forced_bos_token_id": self.forced_bos_token_id,
             "forced_eos_token_id": list(self.forced_eos_token_ids) or None,
         }
         if self.temperature == 0:

@@ -147,6 +147,7 @@ IGNORED_GENERATE_KWARGS = {
     "output_scores": "the answer carries text only",
     "return_dict_in_generate": "the answer carries text only",
     "pad_token_id": "padding is internal to the batch",
+    "forced_bos_token_id": "generate applies it to an encoder-decoder's first output token only",
     "remove_invalid_values": "invalid logits are always removed",
 }
 
@@ -167,7 +168,6 @@ class LegacyGenerateKwargs(_Strict):
     bad_words_ids: list[TokenId | Annotated[list[TokenId], Field(min_length=1)]] | None = None
     num_return_sequences: Annotated[int, Field(ge=1, le=MAX_RETURN_SEQUENCES)] = 1
     eos_token_id: TokenId | list[TokenId] | None = None
-    forced_bos_token_id: TokenId | None = None
     forced_eos_token_id: TokenId | list[TokenId] | None = None
     # accepted, not applied (IGNORED_GENERATE_KWARGS says why)
     early_stopping: bool | Literal["never"] = False
@@ -179,6 +179,7 @@ class LegacyGenerateKwargs(_Strict):
     output_scores: bool = False
     return_dict_in_generate: bool = False
     pad_token_id: TokenId | None = None
+    forced_bos_token_id: TokenId | None = None
     remove_invalid_values: bool | None = None
 
     def ignored_fields(self) -> list[str]:

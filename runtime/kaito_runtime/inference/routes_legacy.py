@@ -101,7 +101,6 @@ def legacy_sampling(kwargs: protocol.LegacyGenerateKwargs, prompt_len: int, voca
         no_repeat_ngram_size=kwargs.no_repeat_ngram_size,
         bad_words_ids=tuple(tuple(_as_list(ids)) for ids in kwargs.bad_words_ids or ()),
         eos_token_ids=tuple(_as_list(kwargs.eos_token_id)) if kwargs.eos_token_id is not None else None,
-        forced_bos_token_id=kwargs.forced_bos_token_id,
         forced_eos_token_ids=tuple(_as_list(kwargs.forced_eos_token_id)),
     )
 
@@ -114,7 +113,6 @@ def _check_token_ids(kwargs: protocol.LegacyGenerateKwargs, vocab_size: int) -> 
     fields = {
         "bad_words_ids": [i for ids in kwargs.bad_words_ids or () for i in _as_list(ids)],
         "eos_token_id": _as_list(kwargs.eos_token_id),
-        "forced_bos_token_id": _as_list(kwargs.forced_bos_token_id),
         "forced_eos_token_id": _as_list(kwargs.forced_eos_token_id),
     }
     for name, ids in fields.items():

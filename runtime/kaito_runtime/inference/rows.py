@@ -31,10 +31,8 @@ class Row:
             return self.close([])
         if now > self.handle.deadline:
             return self.close([timeout_failure(self.request)])
-        if token in self.eos_ids:
-            return self.finish("stop")
-        self.text.add(token)
-        if self.text.stopped:
+        self.text.add(token)  # an end-of-sequence token adds text only if it is not a special token, as in generate
+        if token in self.eos_ids or self.text.stopped:
             return self.finish("stop")
         if self.completion_tokens >= self.request.max_new_tokens:
             return self.finish("length")

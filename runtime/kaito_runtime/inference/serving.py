@@ -147,13 +147,20 @@ def event_stream(chunks: AsyncIterator[str]) -> StreamingResponse:
 async def stream_events(
     handle: RequestHandle, request: Request, on_delta: Callable[[str], Any], on_finish: Callable[[Finished], list]
 ) -> AsyncIterator[str]:
-    """SSE lines for a streamed request, an error event if it fails, and ``[DONE]`` in every case."""
+    """SSE lines for a streamed request, an error event if it fails, and ``[DONE]`` in every case.
+
+    Text that arrived while the previous chunk was being sent goes out as one chunk: under load, fewer and larger
+    writes keep the event loop (which shares the interpreter with the generating thread) from falling behind.
+    """
     try:
         while True:
             event = await next_event(handle)
             if isinstance(event, TextDelta):
-                yield sse(on_delta(event.text))
-            elif isinstance(event, Finished):
+                text, event = _coalesce(handle, event.text)
+                yield sse(on_delta(text))
+                if event is None:
+                    continue
+            if isinstance(event, Finished):
                 for payload in on_finish(event):
                     yield sse(payload)
                 break
@@ -164,6 +171,16 @@ async def stream_events(
         yield "data: [DONE]\n\n"
     finally:
         handle.cancel()  # the client left, or we are done: either way the row may stop
+
+
+def _coalesce(handle: RequestHandle, text: str) -> tuple[str, Event | None]:
+    """``text`` joined with the text events already queued behind it, and the first other event queued, if any."""
+    while not handle.events.empty():
+        event = handle.events.get_nowait()
+        if not isinstance(event, TextDelta):
+            return text, event
+        text += event.text
+    return text, None
 
 
 def encode_chat(tokenizer: Any, messages: list[protocol.ChatMessage]) -> list[int]:
