@@ -42,10 +42,13 @@ def default_thread_count(root: Path = CGROUP_ROOT) -> int:
 
 def apply_thread_limit(requested: int | None) -> int:
     """Set ``OMP_NUM_THREADS`` before torch is imported: ``--threads``, else an inherited ``OMP_NUM_THREADS``,
-    else the container's limit. Returns the count; ``torch.set_num_threads`` is called with it at load time."""
+    else the smaller of ``KAITO_CPU_LIMIT`` (the compiled Deployment's limits.cpu) and what the cgroup and CPU
+    affinity allow. Returns the count; ``torch.set_num_threads`` is called with it at load time."""
     if requested is None and os.environ.get("OMP_NUM_THREADS", "").isdigit():
         requested = max(1, int(os.environ["OMP_NUM_THREADS"]))
     count = requested if requested is not None else default_thread_count()
+    if requested is None and os.environ.get("KAITO_CPU_LIMIT", "").isdigit():
+        count = max(1, min(count, int(os.environ["KAITO_CPU_LIMIT"])))
     os.environ["OMP_NUM_THREADS"] = str(count)
     log.info("torch threads: %d", count)
     return count
