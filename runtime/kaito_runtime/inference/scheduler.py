@@ -27,13 +27,24 @@ import torch
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
-from .generation import EngineStopped, Event, Failed, GenerationRequest, QueueFull, RequestHandle, timeout_failure
+from .generation import (
+    EngineStopped,
+    Event,
+    Failed,
+    GenerationRequest,
+    QueueFull,
+    RequestHandle,
+    TextDelta,
+    timeout_failure,
+)
 from .loading import LoadedModel
 from .metrics import Metrics
 from .rows import Row, dispatch, model_eos_ids
 from .sampler import RowState, next_tokens
 
 log = logging.getLogger(__name__)
+
+STREAM_INTERVAL_S = 0.01  # streamed text is handed to the event loop at most this often (first tokens at once)
 
 
 @dataclass
@@ -78,6 +89,30 @@ class _Batch:
         self.positions = [self.positions[i] for i in indices]
 
 
+class _Outbox:
+    """Events on their way to the event loop. Streamed text is held back and merged for up to
+    ``STREAM_INTERVAL_S``: one wake-up of the loop and one chunk per client every few steps instead of every step
+    keeps the loop, which shares the interpreter with this thread, from eating into generation."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._held: dict[RequestHandle, list[Event]] = {}
+        self._last_flush = 0.0
+
+    def add(self, events: Iterable[tuple[RequestHandle, Event]], urgent: bool = False) -> None:
+        for handle, event in events:
+            held = self._held.setdefault(handle, [])
+            if held and isinstance(event, TextDelta) and isinstance(held[-1], TextDelta):
+                held[-1] = TextDelta(held[-1].text + event.text)
+            else:
+                held.append(event)
+                urgent = urgent or not isinstance(event, TextDelta)
+        now = time.monotonic()
+        if self._held and (urgent or now - self._last_flush >= STREAM_INTERVAL_S):
+            events, self._held, self._last_flush = self._held, {}, now
+            self._loop.call_soon_threadsafe(dispatch, [(h, e) for h, held in events.items() for e in held])
+
+
 def _pad_left(tensor: torch.Tensor, length: int, dim: int) -> torch.Tensor:
     missing = length - tensor.shape[dim]
     if missing == 0:
@@ -111,6 +146,7 @@ class StepScheduler:
         self._batch: _Batch | None = None
         self._recent_request_s = 1.0
         self._eos_ids = model_eos_ids(loaded)
+        self._outbox = _Outbox(loop)
         self._thread = threading.Thread(target=self._run, name="generate", daemon=True)
 
     def start(self) -> None:
@@ -122,7 +158,8 @@ class StepScheduler:
             self._stopping = True
             stranded, self._pending = self._pending, []
             self._cv.notify_all()
-        self._deliver([(h, Failed(503, "shutting_down", "the server is shutting down")) for h in stranded])
+        self._loop.call_soon_threadsafe(
+            dispatch, [(h, Failed(503, "shutting_down", "the server is shutting down")) for h in stranded])
 
     def submit(self, request: GenerationRequest) -> RequestHandle:
         """Queue ``request``; raises ``QueueFull`` when ``max_queue_size`` requests are already waiting."""
@@ -166,7 +203,7 @@ class StepScheduler:
             live = [h for h in self._pending if not h.cancelled]
             expired = [h for h in live if now > h.deadline]
             live = [h for h in live if now <= h.deadline]
-            self._deliver([(h, timeout_failure(h.request)) for h in expired])
+            self._outbox.add([(h, timeout_failure(h.request)) for h in expired], urgent=True)
             admitted, self._pending = live[:free], live[free:]
             self._metrics.queue_depth.set(len(self._pending))
             return admitted
@@ -190,7 +227,7 @@ class StepScheduler:
             self._batch = joining
         else:
             self._batch.join(joining)
-        self._take_tokens(logits, first=len(self._batch) - len(handles))
+        self._take_tokens(logits, first=len(self._batch) - len(handles), urgent=True)
 
     def _row_state(self, handle: RequestHandle) -> RowState:
         request = handle.request
@@ -221,7 +258,7 @@ class StepScheduler:
         output = self._loaded.model(**inputs, use_cache=True, logits_to_keep=1)
         return output.logits[:, -1, :]
 
-    def _take_tokens(self, logits: torch.Tensor, first: int) -> None:
+    def _take_tokens(self, logits: torch.Tensor, first: int, urgent: bool = False) -> None:
         """Sample the next token of rows ``first..`` from ``logits``, deliver events, drop rows that are done."""
         batch = self._batch
         rows = batch.active[first:]
@@ -232,7 +269,7 @@ class StepScheduler:
             active.state.history.append(token)
             active.state.generated += 1
             events += [(active.row.handle, e) for e in active.row.accept(token, now)]
-        self._deliver(events)
+        self._outbox.add(events, urgent)
         self._drop_finished(now)
 
     def _drop_finished(self, now: float) -> None:
@@ -256,10 +293,5 @@ class StepScheduler:
         joined = {id(row.handle) for row in running}
         events = [(row.handle, e) for row in running if not row.done for e in row.close([failure])]
         events += [(h, failure) for h in admitted if id(h) not in joined]
-        self._deliver(events)
+        self._outbox.add(events, urgent=True)
         self._batch = None
-
-    def _deliver(self, events: Iterable[tuple[RequestHandle, Event]]) -> None:
-        events = list(events)
-        if events:
-            self._loop.call_soon_threadsafe(dispatch, events)
