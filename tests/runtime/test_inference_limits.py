@@ -2,7 +2,8 @@
 
 The server here generates one sequence at a time (``--max-batch-size=1``) and queues one more, so a long request
 occupies it deterministically. A 2,000-token request on the tiny model takes several seconds on CI (it would need
-more than 2,000 tokens/s to beat the 1 s limit).
+more than 1,000 tokens/s to beat the 2 s limit; the scheduler frees a slot as soon as a row times out, so the
+queue is filled and probed well within the limit).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-TIME_LIMIT_S = 1.0
+TIME_LIMIT_S = 2.0
 LONG = {"prompt": "tell me everything", "max_tokens": 2000, "min_tokens": 2000, "temperature": 0}
 
 

@@ -1,9 +1,9 @@
-"""Dynamic batching over ``model.generate``: requests that arrive together share every forward pass.
+"""Dynamic batching over ``model.generate`` (``--scheduler=dynamic``): requests that arrive together share every
+forward pass. ``scheduler.StepScheduler`` (continuous batching) is the default; this engine serves models whose KV
+cache it cannot splice, and is the peer it is measured against (bench/RUNTIME.md).
 
-Why not ``transformers.generation.continuous_batching``: measured on the 2-core CI machine (tiny Llama, 64 new
-tokens), its persistent manager gave 260-310 tok/s alone and 1,080-1,340 tok/s with 8 requests, against 371 and
-2,214 tok/s for one padded ``generate`` call; on a 25M-parameter model 47-61 / 120-146 against 60 / 222. It also
-cannot mix LoRA adapters in a batch, which peft's ``adapter_names`` does for ``generate``.
+Why not ``transformers.generation.continuous_batching``: it was far slower on the 2-core CI machine in every
+measurement (bench/RUNTIME.md), and it cannot mix LoRA adapters in a batch, which peft's ``adapter_names`` does.
 
 One worker thread owns the model. Requests wait in a bounded queue; the worker takes the oldest one plus every
 waiting request with the same sampling settings (up to ``max_batch_size``), left-pads them into one ``generate``
