@@ -32,7 +32,7 @@ from .generation import (
 )
 
 if TYPE_CHECKING:
-    from .engine import Engine
+    from .generation import Engine
     from .loading import LoadedModel
 
 CLIENT_CLOSED = 499  # nginx's status for a client that left before the answer; it is never delivered
