@@ -90,6 +90,32 @@ _FIELDS = {
 }
 
 
+_TOKEN_IDS = st.one_of(_ANY, st.integers(min_value=-1, max_value=500), st.lists(st.integers(-1, 500), max_size=3),
+                      st.lists(st.lists(st.integers(-1, 500), max_size=3), max_size=3))
+_GENERATE_KWARGS = {
+    "max_length": st.one_of(_ANY, st.integers(min_value=-1, max_value=40)), "min_length": _ANY, "do_sample": _ANY,
+    "temperature": _ANY, "top_k": _ANY, "top_p": _ANY, "typical_p": _ANY, "repetition_penalty": _ANY,
+    "no_repeat_ngram_size": st.one_of(_ANY, st.integers(0, 4)), "num_return_sequences": st.integers(-1, 3),
+    "bad_words_ids": _TOKEN_IDS, "eos_token_id": _TOKEN_IDS, "forced_eos_token_id": _TOKEN_IDS,
+    "num_beams": _ANY, "pad_token_id": _TOKEN_IDS, "max_new_tokens": st.integers(-1, 3), "streamer": _ANY,
+}
+
+
+@st.composite
+def kaito_chat_bodies(draw) -> tuple[str, dict]:
+    kwargs = draw(st.fixed_dictionaries({}, optional=_GENERATE_KWARGS))
+    kwargs.setdefault("max_new_tokens", 2)
+    body = draw(st.fixed_dictionaries({}, optional={
+        "prompt": st.one_of(_TEXT, _ANY), "messages": st.lists(_MESSAGE, max_size=2), "prefix": _ANY,
+        "return_full_text": _ANY, "handle_long_generation": st.sampled_from([None, "hole", "x"]),
+    }))
+    if draw(st.booleans()):
+        body["generate_kwargs"] = kwargs
+    else:
+        body.update(kwargs)
+    return "/chat", body
+
+
 @st.composite
 def openai_bodies(draw) -> tuple[str, dict]:
     path = draw(st.sampled_from(["/v1/completions", "/v1/chat/completions"]))
@@ -102,9 +128,9 @@ def openai_bodies(draw) -> tuple[str, dict]:
     return path, body
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
-@given(request=openai_bodies())
-def test_no_openai_shaped_body_gets_a_server_error(seed_server, request):
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@given(request=st.one_of(openai_bodies(), kaito_chat_bodies()))
+def test_no_openai_or_kaito_shaped_body_gets_a_server_error(seed_server, request):
     path, body = request
     response = post_raw(seed_server.base_url, path, json.dumps(body, allow_nan=True))
 

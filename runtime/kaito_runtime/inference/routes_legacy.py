@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from . import protocol
 from .errors import ApiError
-from .generation import GenerationRequest, Sampling
+from .generation import GenerationRequest, RequestHandle, Sampling
 from .serving import encode_chat, encode_text, final, max_new_tokens, select_adapter, submit
 from .state import ServerState
 
@@ -33,8 +33,10 @@ def legacy_router(state: ServerState) -> APIRouter:
         _log_ignored(body)
         prompt_ids = await run_in_threadpool(_prompt_ids, loaded.tokenizer, body)
         generation = _generation_request(state, body, prompt_ids)
-        handles = [submit(engine, generation) for _ in range(body.generate_kwargs.num_return_sequences)]
-        try:
+        handles: list[RequestHandle] = []
+        try:  # a refused submission (queue full) cancels the sequences already queued
+            for _ in range(body.generate_kwargs.num_return_sequences):
+                handles.append(submit(engine, generation))
             texts = [(await final(handle, request)).text for handle in handles]
         finally:
             for handle in handles:
