@@ -168,6 +168,7 @@ def test_metrics_count_requests_tokens_errors_and_time_to_first_token(seed_serve
     assert grew("kaito_inference_generation_tokens_total", model=adapter) == 5
     assert grew("kaito_inference_prompt_tokens_total", model=adapter) > 0
     assert grew("kaito_inference_batch_size_count") == 5  # a prefill gives the first token, 4 decode steps the rest
+    assert "vllm:num_requests_waiting" in after and "vllm:num_requests_running" in after  # KEDA reads these
     assert metric(after, "vllm:num_requests_waiting") == 0
     assert metric(after, "kaito_inference_model_ready") == 1
 
