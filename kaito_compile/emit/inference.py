@@ -139,6 +139,13 @@ def transformers_args(plan: Plan) -> list[str]:
     return args
 
 
+def _cpu_limit_env(plan: Plan) -> k8s.EnvVar:
+    """``KAITO_CPU_LIMIT``: the container's CPU limit in whole CPUs (the node's allocatable CPUs when none is set),
+    from which the server sizes its torch thread pool (docs/runtime-contract.md)."""
+    return k8s.EnvVar(name="KAITO_CPU_LIMIT", value_from=k8s.EnvVarSource(resource_field_ref=k8s.ResourceFieldSelector(
+        container_name=plan.workspace, resource="limits.cpu", divisor=quantity("1"))))
+
+
 def _local_weights_volume(plan: Plan) -> k8s.Volume:
     return k8s.Volume(name="model-weights-hostpath",
                       host_path=k8s.HostPathVolumeSource(path=plan.local_weights, type="Directory"))
@@ -160,7 +167,7 @@ def emit_transformers_deployment(scope: Construct, plan: Plan) -> k8s.KubeDeploy
         image=plan.images.inference,
         command=["python3", "-m", "kaito_runtime.inference"],
         args=transformers_args(plan),
-        env=[k8s.EnvVar(name="HOME", value="/tmp"), *_hf_token_env(plan)],
+        env=[k8s.EnvVar(name="HOME", value="/tmp"), _cpu_limit_env(plan), *_hf_token_env(plan)],
         ports=[k8s.ContainerPort(name="http", container_port=INFERENCE_PORT)],
         resources=gpu_resources(plan, plan.gpus_per_node),
         startup_probe=_http_probe(INFERENCE_PORT, failure_threshold=plan.readiness_failure_threshold),

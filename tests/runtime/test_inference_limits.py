@@ -2,7 +2,8 @@
 
 The server here generates one sequence at a time (``--max-batch-size=1``) and queues one more, so a long request
 occupies it deterministically. A 2,000-token request on the tiny model takes several seconds on CI (it would need
-more than 2,000 tokens/s to beat the 1 s limit).
+more than 1,000 tokens/s to beat the 2 s limit; the scheduler frees a slot as soon as a row times out, so the
+queue is filled and probed well within the limit).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-TIME_LIMIT_S = 1.0
+TIME_LIMIT_S = 2.0
 LONG = {"prompt": "tell me everything", "max_tokens": 2000, "min_tokens": 2000, "temperature": 0}
 
 
@@ -70,11 +71,11 @@ def test_full_queue_answers_429_and_requests_past_the_time_limit_answer_408(star
     running = threading.Thread(target=stream_long_request)
     started = time.monotonic()
     running.start()
-    _wait_for_gauge(server.base_url, "kaito_inference_requests_running", 1)
+    _wait_for_gauge(server.base_url, "vllm:num_requests_running", 1)
     queued: list[httpx.Response] = []
     waiting = threading.Thread(target=lambda: queued.append(httpx.post(url, json=LONG, timeout=30)))
     waiting.start()
-    _wait_for_gauge(server.base_url, "kaito_inference_queue_depth", 1)
+    _wait_for_gauge(server.base_url, "vllm:num_requests_waiting", 1)
 
     rejected = httpx.post(url, json=LONG, timeout=30)
     running.join()

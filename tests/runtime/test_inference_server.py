@@ -127,11 +127,11 @@ def test_legacy_chat_rejects_a_body_without_prompt_and_unknown_generate_kwargs(s
     url = f"{seed_server.base_url}/chat"
 
     missing = httpx.post(url, json={})
-    beams = httpx.post(url, json={"prompt": "x", "generate_kwargs": {"num_beams": 4, "streamer": "x"}})
+    unknown = httpx.post(url, json={"prompt": "x", "generate_kwargs": {"num_beams": 4, "streamer": "x"}})
 
     assert (missing.status_code, missing.json()) == (400, {"detail": "Text generation parameter prompt required"})
-    assert beams.status_code == 400
-    assert "num_beams" in beams.json()["detail"] and "streamer" in beams.json()["detail"]
+    assert unknown.status_code == 400
+    assert unknown.json() == {"detail": "generate_kwargs.streamer: Extra inputs are not permitted"}
 
 
 def test_bad_requests_get_clear_openai_errors(seed_server, client, served_name):
@@ -167,6 +167,26 @@ def test_metrics_count_requests_tokens_errors_and_time_to_first_token(seed_serve
     assert grew("kaito_inference_time_to_first_token_seconds_count", model=adapter) == 1
     assert grew("kaito_inference_generation_tokens_total", model=adapter) == 5
     assert grew("kaito_inference_prompt_tokens_total", model=adapter) > 0
-    assert grew("kaito_inference_batch_size_count") == 1
-    assert metric(after, "kaito_inference_queue_depth") == 0
+    assert grew("kaito_inference_batch_size_count") == 5  # a prefill gives the first token, 4 decode steps the rest
+    assert "vllm:num_requests_waiting" in after and "vllm:num_requests_running" in after  # KEDA reads these
+    assert metric(after, "vllm:num_requests_waiting") == 0
     assert metric(after, "kaito_inference_model_ready") == 1
+
+
+@pytest.fixture(scope="module")
+def dynamic_server(launch_server, seed_argv, seed_runtime_root):
+    """The same command with the generate-based batcher instead of continuous batching."""
+    return launch_server([*seed_argv, "--scheduler=dynamic"], {"KAITO_RUNTIME_ROOT": str(seed_runtime_root)})
+
+
+def test_the_dynamic_scheduler_answers_what_generate_answers(dynamic_server, reference_lm, adapter):
+    client = openai.OpenAI(base_url=f"{dynamic_server.base_url}/v1", api_key="x", max_retries=0, timeout=60)
+    request = dict(model=adapter, prompt="the quick brown fox", max_tokens=8, temperature=0,
+                   extra_body={"min_tokens": 8})
+
+    whole = client.completions.create(**request).choices[0].text
+    streamed = "".join(c.choices[0].text for c in client.completions.create(**request, stream=True))
+
+    expected = reference_lm.greedy(reference_lm.text_ids("the quick brown fox"), 8, model="adapter", min_new_tokens=8)
+    assert whole == streamed == expected
+    assert "with BatchingEngine" in dynamic_server.log()

@@ -112,6 +112,21 @@ def build_parser() -> argparse.ArgumentParser:
                          help="max_tokens of requests that do not set it")
     serving.add_argument("--request-timeout", type=_bounded(float, 0.001), default=300.0,
                          help="seconds a request may spend queued and generating (408 beyond)")
+    serving.add_argument("--scheduler", choices=("continuous", "dynamic"), default="continuous",
+                         help="continuous: requests join the running batch between decode steps; dynamic: "
+                              "requests arriving together share one generate() call")
+    serving.add_argument("--threads", type=_bounded(int, 1), default=None,
+                         help="torch threads (default: OMP_NUM_THREADS if set, else the container's CPU limit)")
+
+    connections = parser.add_argument_group("connections")
+    connections.add_argument("--header-timeout", type=_bounded(float, 0.01), default=10.0,
+                             help="seconds a connection may take to send a request's headers")
+    connections.add_argument("--keep-alive-timeout", type=_bounded(float, 0.01), default=5.0,
+                             help="seconds an idle keep-alive connection stays open")
+    connections.add_argument("--max-connections", type=_bounded(int, 1), default=512,
+                             help="open connections; beyond, the longest-idle one is closed")
+    connections.add_argument("--max-header-bytes", type=_bounded(int, 1024), default=16384,
+                             help="larger request headers are answered 431")
     return parser
 
 

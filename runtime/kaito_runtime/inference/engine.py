@@ -1,9 +1,9 @@
-"""Dynamic batching over ``model.generate``: requests that arrive together share every forward pass.
+"""Dynamic batching over ``model.generate`` (``--scheduler=dynamic``): requests that arrive together share every
+forward pass. ``scheduler.StepScheduler`` (continuous batching) is the default; this engine serves models whose KV
+cache it cannot splice, and is the peer it is measured against (bench/RUNTIME.md).
 
-Why not ``transformers.generation.continuous_batching``: measured on the 2-core CI machine (tiny Llama, 64 new
-tokens), its persistent manager gave 260-310 tok/s alone and 1,080-1,340 tok/s with 8 requests, against 371 and
-2,214 tok/s for one padded ``generate`` call; on a 25M-parameter model 47-61 / 120-146 against 60 / 222. It also
-cannot mix LoRA adapters in a batch, which peft's ``adapter_names`` does for ``generate``.
+Why not ``transformers.generation.continuous_batching``: it was far slower on the 2-core CI machine in every
+measurement (bench/RUNTIME.md), and it cannot mix LoRA adapters in a batch, which peft's ``adapter_names`` does.
 
 One worker thread owns the model. Requests wait in a bounded queue; the worker takes the oldest one plus every
 waiting request with the same sampling settings (up to ``max_batch_size``), left-pads them into one ``generate``
@@ -24,74 +24,27 @@ from typing import Any
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 
-from .decoding import TextAssembler
 from .generation import (
     EngineStopped,
     Event,
     Failed,
-    Finished,
     GenerationRequest,
     QueueFull,
     RequestHandle,
-    TextDelta,
     timeout_failure,
 )
 from .loading import LoadedModel
 from .metrics import Metrics
+from .rows import Row, dispatch, model_eos_ids
 
 log = logging.getLogger(__name__)
-
-
-class _Row:
-    """Progress of one request inside a running batch."""
-
-    def __init__(self, handle: RequestHandle, tokenizer: Any, metrics: Metrics) -> None:
-        self.handle = handle
-        self.request = handle.request
-        self.text = TextAssembler(tokenizer, self.request.prompt_ids, self.request.stop)
-        self.metrics = metrics
-        self.completion_tokens = 0
-        self.done = False
-
-    def accept(self, token: int, now: float, eos_ids: frozenset[int]) -> list[Event]:
-        if self.completion_tokens == 0:
-            self.metrics.time_to_first_token.labels(self.request.model_label).observe(now - self.handle.admitted_at)
-        self.completion_tokens += 1
-        if self.handle.cancelled:
-            return self.close([])
-        if now > self.handle.deadline:
-            return self.close([timeout_failure(self.request)])
-        if token in eos_ids:
-            return self.finish("stop")
-        self.text.add(token)
-        if self.text.stopped:
-            return self.finish("stop")
-        if self.completion_tokens >= self.request.max_new_tokens:
-            return self.finish("length")
-        if self.request.stream and (ready := self.text.take_ready()):
-            return [TextDelta(ready)]
-        return []
-
-    def finish(self, reason: str) -> list[Event]:
-        rest = self.text.finish()
-        events: list[Event] = [TextDelta(rest)] if self.request.stream and rest else []
-        prompt_tokens = len(self.request.prompt_ids)
-        events.append(Finished(self.text.text, reason, prompt_tokens, self.completion_tokens))
-        self.metrics.prompt_tokens.labels(self.request.model_label).inc(prompt_tokens)
-        return self.close(events)
-
-    def close(self, events: list[Event]) -> list[Event]:
-        self.done = True
-        self.metrics.generation_tokens.labels(self.request.model_label).inc(self.completion_tokens)
-        return events
 
 
 class _BatchTracker(StoppingCriteria):
     """Called by ``generate`` after every step with all sequences; returns which rows are finished."""
 
-    def __init__(self, rows: list[_Row], eos_ids: frozenset[int], deliver: Callable[[list], None]) -> None:
+    def __init__(self, rows: list[Row], deliver: Callable[[list], None]) -> None:
         self.rows = rows
-        self.eos_ids = eos_ids
         self.deliver = deliver
 
     def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
@@ -100,12 +53,12 @@ class _BatchTracker(StoppingCriteria):
             (row.handle, event)
             for row, token in zip(self.rows, input_ids[:, -1].tolist(), strict=True)
             if not row.done
-            for event in row.accept(token, now, self.eos_ids)
+            for event in row.accept(token, now)
         ]
         self.deliver(events)
         return torch.tensor([row.done for row in self.rows], dtype=torch.bool, device=input_ids.device)
 
-    def close_open_rows(self, make_events: Callable[[_Row], list[Event]]) -> None:
+    def close_open_rows(self, make_events: Callable[[Row], list[Event]]) -> None:
         self.deliver([(row.handle, e) for row in self.rows if not row.done for e in make_events(row)])
 
 
@@ -132,7 +85,7 @@ class BatchingEngine:
         self._stopping = False
         self._recent_batch_s = 1.0
         self._last_batch_end = 0.0
-        self._eos_ids = _eos_ids(loaded)
+        self._eos_ids = model_eos_ids(loaded)
         self._thread = threading.Thread(target=self._run, name="generate", daemon=True)
 
     def start(self) -> None:
@@ -211,8 +164,8 @@ class BatchingEngine:
 
     def _generate(self, batch: list[RequestHandle]) -> None:
         loaded = self._loaded
-        rows = [_Row(handle, loaded.tokenizer, self._metrics) for handle in batch]
-        tracker = _BatchTracker(rows, self._eos_ids, self._deliver)
+        rows = [Row(handle, loaded.tokenizer, self._metrics, self._eos_ids) for handle in batch]
+        tracker = _BatchTracker(rows, self._deliver)
         self._metrics.requests_running.set(len(batch))
         self._metrics.batch_size.observe(len(batch))
         try:
@@ -237,7 +190,7 @@ class BatchingEngine:
             **sampling.generate_kwargs(),
             "max_new_tokens": max(h.request.max_new_tokens for h in batch),
             "pad_token_id": loaded.tokenizer.pad_token_id,
-            "eos_token_id": sorted(self._eos_ids),
+            "eos_token_id": sorted(sampling.eos_token_ids or self._eos_ids),
         }
         if loaded.uses_adapters:
             args["adapter_names"] = [h.request.adapter for h in batch]
@@ -246,15 +199,4 @@ class BatchingEngine:
     def _deliver(self, events: Iterable[tuple[RequestHandle, Event]]) -> None:
         events = list(events)
         if events:
-            self._loop.call_soon_threadsafe(_dispatch, events)
-
-
-def _dispatch(events: list[tuple[RequestHandle, Event]]) -> None:
-    for handle, event in events:
-        handle.events.put_nowait(event)
-
-
-def _eos_ids(loaded: LoadedModel) -> frozenset[int]:
-    configured = loaded.model.generation_config.eos_token_id
-    ids = configured if isinstance(configured, list) else [configured]
-    return frozenset(i for i in [*ids, loaded.tokenizer.eos_token_id] if i is not None)
+            self._loop.call_soon_threadsafe(dispatch, events)

@@ -6,12 +6,13 @@ import asyncio
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
 class Sampling:
-    """Settings shared by every row of a batch (``generate`` takes one value of each per call)."""
+    """How one request picks its tokens. The step scheduler applies it per row; the ``generate``-based batcher
+    batches only requests whose settings are equal (``generate`` takes one value of each per call)."""
 
     temperature: float = 1.0  # 0 selects greedy decoding
     top_p: float = 1.0
@@ -20,9 +21,23 @@ class Sampling:
     repetition_penalty: float = 1.0
     min_new_tokens: int = 0
     seed: int | None = None
+    no_repeat_ngram_size: int = 0
+    bad_words_ids: tuple[tuple[int, ...], ...] = ()
+    eos_token_ids: tuple[int, ...] | None = None  # None: the model's own end-of-sequence tokens
+    forced_eos_token_ids: tuple[int, ...] = ()  # forced as the last token when max_new_tokens is reached
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
 
     def generate_kwargs(self) -> dict[str, Any]:
-        common = {"min_new_tokens": self.min_new_tokens, "repetition_penalty": self.repetition_penalty}
+        common: dict[str, Any] = {
+            "min_new_tokens": self.min_new_tokens,
+            "repetition_penalty": self.repetition_penalty,
+            "no_repeat_ngram_size": self.no_repeat_ngram_size,
+            "bad_words_ids": [list(ids) for ids in self.bad_words_ids] or None,
+            "forced_eos_token_id": list(self.forced_eos_token_ids) or None,
+        }
         if self.temperature == 0:
             return {**common, "do_sample": False, "temperature": None, "top_p": None, "top_k": None}
         return {
@@ -105,3 +120,15 @@ class RequestHandle:
 
 def timeout_failure(request: GenerationRequest) -> Failed:
     return Failed(408, "timeout", f"the request took longer than this server's {request.timeout_s:g} s limit")
+
+
+class Engine(Protocol):
+    """What the routes need of a generation engine (``engine.BatchingEngine``, ``scheduler.StepScheduler``)."""
+
+    def submit(self, request: GenerationRequest) -> RequestHandle:
+        """Queue ``request``; raises ``QueueFull`` or ``EngineStopped``."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None:
+        """Refuse new work and fail everything still queued."""

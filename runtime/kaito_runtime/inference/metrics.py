@@ -10,7 +10,8 @@ _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
 
 
 class Metrics:
-    """Every series the server exports at ``GET /metrics``, all prefixed ``kaito_inference_``."""
+    """Every series the server exports at ``GET /metrics``: ``kaito_inference_*``, and the two queue gauges under
+    vLLM's names, so that autoscalers written for vLLM (KEDA's Prometheus trigger) read this server unchanged."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -37,13 +38,13 @@ class Metrics:
             "kaito_inference_generation_tokens", "Tokens generated.", ["model"], registry=r
         )
         self.queue_depth = Gauge(
-            "kaito_inference_queue_depth", "Requests admitted and waiting for a batch slot.", registry=r
+            "vllm:num_requests_waiting", "Requests admitted and waiting for a batch slot.", registry=r
         )
         self.requests_running = Gauge(
-            "kaito_inference_requests_running", "Requests in the batch being generated.", registry=r
+            "vllm:num_requests_running", "Requests being generated.", registry=r
         )
         self.batch_size = Histogram(
-            "kaito_inference_batch_size", "Sequences per generate() call.", buckets=_BATCH_BUCKETS, registry=r
+            "kaito_inference_batch_size", "Sequences per forward pass (decode step or generate() call).", buckets=_BATCH_BUCKETS, registry=r
         )
         self.model_ready = Gauge(
             "kaito_inference_model_ready", "1 once the model is loaded and requests are served.", registry=r

@@ -8,14 +8,18 @@ from collections.abc import Sequence
 import uvicorn
 from prometheus_client import disable_created_metrics
 
-from .app import ServerState, create_app
+from .app import create_app
 from .cli import parse_options
+from .http_guard import guarded_protocol
 from .metrics import Metrics
+from .state import ServerState
+from .threads import apply_thread_limit
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_options(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    options.threads = apply_thread_limit(options.threads)
     disable_created_metrics()
     state = ServerState(options=options, metrics=Metrics())
     server = uvicorn.Server(
@@ -26,6 +30,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             access_log=False,
             server_header=False,
             timeout_graceful_shutdown=10,
+            http=guarded_protocol(options.header_timeout, options.max_connections, options.max_header_bytes),
+            timeout_keep_alive=options.keep_alive_timeout,
         )
     )
 
