@@ -180,7 +180,7 @@ def test_the_component_adds_the_sidecar_to_argo_cds_repo_server(argocd_install, 
 
 def test_the_patched_repo_server_passes_the_strict_schema(argocd_install):
     for obj in argocd_install:
-        assert kube.validate_core(obj) == [], obj["kind"]
+        assert kube.validate_manifest(obj) == [], obj["kind"]
 
 
 YAML_BLOCK = re.compile(r"```yaml\n(.*?)```", re.DOTALL)
@@ -194,7 +194,7 @@ def test_the_documented_applications_name_the_plugin_and_validate(plugin):
     sources = [app["spec"].get("source") or app["spec"]["sourceHydrator"]["drySource"] for app in applications]
     assert len(applications) == 2 and "sourceHydrator" in applications[1]["spec"]
     for application, source in zip(applications, sources):
-        assert kube.validate_crd(application) == []
+        assert kube.validate_manifest(application) == []
         assert source["plugin"] == {"name": plugin["metadata"]["name"]}
 
 

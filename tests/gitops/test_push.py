@@ -323,7 +323,7 @@ def flux_objects() -> list[dict]:
 def test_flux_oci_objects_validate_against_the_flux_crds(flux_objects):
     assert flux_objects[0]["kind"] == "OCIRepository" and len(flux_objects) > 1
     for obj in flux_objects:
-        assert kube.validate_crd(obj) == [], obj["metadata"]["name"]
+        assert kube.validate_manifest(obj) == [], obj["metadata"]["name"]
 
 
 def test_every_kustomization_points_at_a_workspace_kustomization_inside_the_artifact(flux_objects):
@@ -348,7 +348,7 @@ def test_the_documented_oci_repository_is_what_the_command_writes(flux_objects):
     blocks = [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```",
                                                              (REPO / "docs" / "gitops.md").read_text(), re.DOTALL)]
     (documented,) = [block for block in blocks if isinstance(block, dict) and block.get("kind") == "OCIRepository"]
-    assert kube.validate_crd(documented) == []
+    assert kube.validate_manifest(documented) == []
     generated = flux_objects[0]
     assert documented["metadata"] == generated["metadata"]
     assert {**documented["spec"], "url": generated["spec"]["url"]} == generated["spec"]
