@@ -199,7 +199,16 @@ def compile_paths(paths: list[str], configs: ConfigResolver, catalogs: Catalogs,
     finally:
         if cache is not None:  # a complete run used every entry its inputs need: the others can go
             cache.save(keep_unused=not complete)
+    if cache is not None:
+        report.extend(cache_warnings(cache))
     return report, tree
+
+
+def cache_warnings(cache: BuildCache) -> list[Diagnostic]:
+    """Why this run ignored (part of) the build cache: a planted, foreign or damaged cache is said, not trusted."""
+    from .cache import IGNORED_CODE
+
+    return [Diagnostic(IGNORED_CODE, warning, Severity.WARNING, file=str(cache.path)) for warning in cache.warnings]
 
 
 def _compile(paths: list[str], run: _CompileRun, report: Report) -> dict[str, bytes]:

@@ -17,6 +17,8 @@ OTHER_CODES = [
     ("KC-N001", "note: document ignored (not a kaito.sh Workspace)"),
     ("KC-N002", "note: kaito.sh object other than Workspace ignored"),
     ("KC-N003", "warning: a file with no YAML documents (empty, or comments only)"),
+    ("KC-N004", "warning: the build cache (or some of its entries) was ignored and rebuilt: not this user's own "
+                "file, another format or key, forged or damaged"),
     ("KC-E001…E010", "tool errors (exit code 2): unreadable paths, bad git revisions, output directory problems"),
 ]
 

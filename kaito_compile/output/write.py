@@ -63,9 +63,25 @@ class _Plan:
     dirs: list[str]  # every directory of the new tree, parents first
 
 
+SIDECAR_GITIGNORE = b"# Created by kaito-compile: its build cache and writer state are never committed.\n*\n"
+
+
 def sidecar_dir(out_dir: Path) -> Path:
-    """The directory beside ``out_dir`` that holds the writer lock and the staging area."""
+    """The directory beside ``out_dir`` that holds the writer lock, the staging area and the build cache."""
     return out_dir.parent / f".{out_dir.name}.kaito-compile"
+
+
+def make_sidecar(sidecar: Path) -> None:
+    """Create the sidecar directory with its own ``.gitignore`` (``*``, as pytest's and hypothesis' caches carry),
+    so it is never committed by accident. An existing ``.gitignore`` (or anything else there) is left alone."""
+    sidecar.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(sidecar / ".gitignore", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o644)
+    except FileExistsError:
+        return
+    with open(fd, "wb") as handle:
+        handle.write(SIDECAR_GITIGNORE)
 
 
 def write_tree(
@@ -81,7 +97,7 @@ def write_tree(
     verify_tree(tree)
     out = _real_out_dir(Path(out_dir))
     sidecar = sidecar_dir(out)
-    sidecar.mkdir(parents=True, exist_ok=True)
+    make_sidecar(sidecar)
     spare = sidecar / SPARE
     with _writer_lock(sidecar / "writer.lock", out, lock_timeout):
         _pause("locked")

@@ -109,4 +109,4 @@ def test_a_plain_write_removes_a_spare(tmp_path: Path, monkeypatch: pytest.Monke
     write_tree(render(phi3(image_tag="0.0.9")), out, keep_spare=True)
     assert (sidecar_dir(out) / SPARE).is_dir()
     write_tree(render(phi3()), out)
-    assert sorted(p.name for p in sidecar_dir(out).iterdir()) == ["writer.lock"]
+    assert sorted(p.name for p in sidecar_dir(out).iterdir()) == [".gitignore", "writer.lock"]

@@ -39,7 +39,7 @@ def test_a_first_write_creates_exactly_the_tree(out: Path):
     result = write_tree(tree, out)
     assert files_of(out) == tree
     assert result.created == sorted(tree) and not (result.updated or result.deleted or result.unchanged)
-    assert sorted(p.name for p in sidecar_dir(out).iterdir()) == ["writer.lock"]
+    assert sorted(p.name for p in sidecar_dir(out).iterdir()) == [".gitignore", "writer.lock"]
 
 
 def test_an_identical_write_touches_nothing(out: Path):
@@ -169,7 +169,7 @@ def test_the_fallback_swap_gives_the_same_result(out: Path, monkeypatch: pytest.
     result = write_tree(render(phi3(image_tag="0.0.9")), out)
     assert files_of(out) == render(phi3(image_tag="0.0.9"))
     assert result.removed_dirs == ["team-a", "team-a/falcon-7b"]
-    assert sorted(p.name for p in sidecar_dir(out).iterdir()) == ["writer.lock"]
+    assert sorted(p.name for p in sidecar_dir(out).iterdir()) == [".gitignore", "writer.lock"]
 
 
 def test_a_symlinked_out_dir_is_written_through(tmp_path: Path, out: Path):
@@ -260,7 +260,7 @@ def test_a_writer_killed_at_any_point_leaves_out_whole_or_recoverable(
     recovery = write_tree(old, out)  # the next run first repairs, then writes
     assert files_of(out) == {**old, "README.md": b"hand-written\n"}
     assert recovery.changed == (out_right_after_kill == "new")
-    assert sorted(p.name for p in sidecar_dir(out).iterdir()) == ["writer.lock"]
+    assert sorted(p.name for p in sidecar_dir(out).iterdir()) == [".gitignore", "writer.lock"]
 
 
 def test_a_second_writer_waits_for_the_lock_and_gives_up_cleanly(tmp_path: Path, out: Path):
@@ -285,7 +285,7 @@ def test_concurrent_writers_wait_for_each_other(tmp_path: Path, out: Path):
     assert not out.exists() and all(waiter.poll() is None for waiter in waiters)
     assert [finish(process) for process in (holder, *waiters)] == [0, 0, 0]
     assert files_of(out) in (second, third)
-    assert sorted(p.name for p in sidecar_dir(out).iterdir()) == ["writer.lock"]
+    assert sorted(p.name for p in sidecar_dir(out).iterdir()) == [".gitignore", "writer.lock"]
 
 
 def test_renameat2_exchange_swaps_two_directories(tmp_path: Path):
