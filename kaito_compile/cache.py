@@ -257,16 +257,21 @@ def user_key() -> bytes | None:
 
 
 def open_cache(out_dir: Path) -> BuildCache | None:
-    """The cache beside ``out_dir`` (in its sidecar directory), or None when ``KAITO_COMPILE_NO_CACHE`` is set or
-    there is no usable key."""
-    from .output import sidecar_dir
+    """The cache beside ``out_dir`` (in its sidecar directory), or None when ``KAITO_COMPILE_NO_CACHE`` is set,
+    there is no usable key, or ``out_dir`` is a place ``build`` refuses to write (nothing is written beside it)."""
+    from .output import OutputError, sidecar_dir
+    from .output.write import usable_out_dir
 
     if os.environ.get(DISABLE_ENV):
+        return None
+    try:
+        out = usable_out_dir(Path(out_dir))
+    except OutputError:
         return None
     key = user_key()
     if key is None:
         return None
-    return BuildCache(sidecar_dir(Path(os.path.realpath(out_dir))) / CACHE_FILE, key)
+    return BuildCache(sidecar_dir(out) / CACHE_FILE, key)
 
 
 # --- keys -----------------------------------------------------------------------------------------------------

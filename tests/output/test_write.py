@@ -119,15 +119,17 @@ def test_a_corrupt_lock_deletes_nothing_and_warns(out: Path, lock_text: str):
     assert (out / "team-a/falcon-7b/kustomization.yaml").exists()
 
 
-def test_a_listed_file_edited_by_hand_is_kept_but_one_still_carrying_the_header_is_deleted(out: Path):
+def test_a_listed_file_edited_by_hand_is_kept_even_when_it_still_carries_the_header(out: Path):
+    """Only the bytes the lock lists license a deletion: a hand edit below the provenance header is kept too."""
     write_tree(render(phi3(), falcon()), out)
     (out / "team-a/falcon-7b/service-falcon-7b.yaml").write_text("my own service now\n")
     with (out / "team-a/falcon-7b/deployment-falcon-7b.yaml").open("a") as handle:
         handle.write("# tweaked\n")
     result = write_tree(render(phi3()), out)
-    assert result.kept == ["team-a/falcon-7b/service-falcon-7b.yaml"]
-    assert "team-a/falcon-7b/deployment-falcon-7b.yaml" in result.deleted
+    assert result.kept == ["team-a/falcon-7b/deployment-falcon-7b.yaml", "team-a/falcon-7b/service-falcon-7b.yaml"]
+    assert result.deleted == ["team-a/falcon-7b/kustomization.yaml"]
     assert (out / "team-a/falcon-7b/service-falcon-7b.yaml").read_text() == "my own service now\n"
+    assert (out / "team-a/falcon-7b/deployment-falcon-7b.yaml").read_text().endswith("# tweaked\n")
 
 
 @pytest.mark.parametrize("case", ["user-file-at-generated-path", "file-where-a-directory-is-needed", "directory-at-generated-path"])
