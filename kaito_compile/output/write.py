@@ -294,7 +294,7 @@ def _plan(tree: Mapping[str, bytes], out: Path) -> _Plan:
     state = scan(out)
     lock, warning = read_lock(out)
     left = leftovers(tree, out, state, lock)
-    _check_conflicts(tree, out, state, lock, set(left.deletable))
+    check_conflicts(tree, out, state, lock, set(left.deletable))
     created, updated, unchanged, warnings = [], [], [], [warning] if warning else []
     listed = lock.files if lock else {}
     for path, data in tree.items():
@@ -323,9 +323,11 @@ def _plan(tree: Mapping[str, bytes], out: Path) -> _Plan:
                  signatures=signatures)
 
 
-def _check_conflicts(
+def check_conflicts(
     tree: Mapping[str, bytes], out: Path, state: DiskState, lock: Lock | None, deleting: set[str]
 ) -> None:
+    """Refuse a tree that would overwrite or shadow what kaito-compile did not generate (``check`` applies the
+    same rules, so it fails where ``build`` would)."""
     listed = lock.files if lock else {}
     remaining = state.entries - deleting
     for path in tree:
@@ -334,7 +336,8 @@ def _check_conflicts(
             raise OwnershipConflict(f"{target} is a directory, but kaito-compile generates a file there")
         blocking = sorted(parent for parent in _parents(path) if parent in remaining)
         if blocking:
-            raise OwnershipConflict(f"{out / blocking[0]} is a file, but kaito-compile needs a directory there")
+            raise OwnershipConflict(f"{out / blocking[0]} is not a directory, but kaito-compile needs a directory "
+                                    "there")
         if path not in state.entries:
             continue
         if not stat.S_ISREG(os.lstat(f"{out}/{path}").st_mode):
