@@ -83,7 +83,7 @@ class ProjectConfig(Section):
     releaseNamespace: str = Field("kaito-workspace", description="where Kaito's chart installs its templates")
     defaultNodeImageFamily: Literal["ubuntu", "azurelinux"] = "ubuntu"
     nvmeStorageClass: bool = Field(False, description="StorageClass kaito-local-nvme-disk exists (vllm runtime)")
-    kubernetesVersion: str = Field("1.33", pattern=r"^1\.\d+$")
+    kubernetesVersion: str = Field("1.33", pattern=r"^1\.[0-9]+$")
     featureGates: FeatureGates = Field(default_factory=FeatureGates)
     images: Images = Field(default_factory=Images)
     nodes: list[Node] = Field(default_factory=list, description="BYO node inventory")
@@ -188,11 +188,10 @@ def load_config(path: str) -> ProjectConfig:
 
 
 def _config_problems(doc: Document, data: Any) -> list[Diagnostic]:
-    from jsonschema import Draft202012Validator
-
+    from .goregex import schema_validator
     from .spec.schema import explain
 
-    validator = Draft202012Validator(config_schema())
+    validator = schema_validator(config_schema())
     problems = []
     for error in validator.iter_errors(data):
         problems.extend(explain(doc, error))
