@@ -129,6 +129,10 @@ class ConfigFileProblem(Exception):
     """Why a file the config names cannot be used; the message names the file, never its content."""
 
 
+class ConfigFileMissing(ConfigFileProblem):
+    """The file does not exist (yet: ``presets import`` creates the configured catalog)."""
+
+
 def read_config_file(base: Path, relative: str, *, limit: int) -> str:
     """A file the config names (a ConfigMap file, a project catalog): a regular file inside the config's own
     directory tree, of at most ``limit`` bytes, UTF-8 text. Its content lands in out/ or decides what is emitted,
@@ -144,7 +148,7 @@ def read_config_file(base: Path, relative: str, *, limit: int) -> str:
     try:
         data = read_regular(target, limit=limit)
     except FileNotFoundError:
-        raise ConfigFileProblem(f"no such file {relative!r}") from None
+        raise ConfigFileMissing(f"no such file {relative!r}") from None
     except UnsafeFile as error:
         raise ConfigFileProblem(f"{relative!r}: {error.why}") from None
     except OSError as error:
@@ -266,6 +270,8 @@ def _catalog_problems(doc: Document, base: Path, index: int, relative: str) -> l
                            "(*.yaml or *.yml)", span=doc.span(where))]
     try:
         read_config_file(base, relative, limit=MAX_FILE_BYTES)
+    except ConfigFileMissing:
+        return []  # reported by whatever needs the catalog; `presets import` creates it
     except ConfigFileProblem as problem:
         return [Diagnostic(CONFIG_FILE_PROBLEM, f"catalogs[{index}]: {problem}", span=doc.span(where))]
     return []
