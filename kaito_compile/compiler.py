@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from .config import ConfigResolver, ProjectConfig
 from .diagnostics import Diagnostic, Report, Severity, Span, SpecError, ToolError
 from .rules import Validated, validate_workspace
-from .rules.workspace import R4
+from .rules.workspace import R4, R5
 from .source import Document, decode_source, discover, load_paths, parse_documents, read_source
 from .spec import ParsedWorkspace, parse_document
 
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from .plan import Plan
 
 R4_MESSAGE = "Workspace {ns}/{name} is defined twice (first in {first})"
+R5_MESSAGE = ("Workspace {ns}/{name} makes the cluster-scoped {object}, and so does {others}: cluster-scoped "
+              "names must be unique across the compiled tree (rename one of the Workspaces)")
 EMIT_BATCH = 100  # workspaces per cdk8s chart: one synthesis call each, a progress step each
 
 
@@ -73,6 +75,7 @@ class _Workspace:
     plan_diagnostics: list[Diagnostic] = field(default_factory=list)
     output_key: str | None = None  # compile_paths: cache key of its rendered files
     output: WorkspaceOutput | None = None  # compile_paths: its rendered files, once known
+    cluster_names: tuple[str, ...] = ()  # "<Kind> <name>" of its cluster-scoped objects known at validation (R5)
 
     @property
     def ok(self) -> bool:
@@ -122,7 +125,8 @@ def _validate_file(file: str, docs: list[Document], problems: list[Diagnostic], 
             continue
         namespace = ws.spec.metadata.namespace or config.defaultNamespace
         diags, facts = validate_workspace(ws, config, catalog, old=old_workspaces.get((namespace, ws.name)))
-        item = _Workspace(namespace, ws.name, ws.doc.span(("metadata", "name")), diags)
+        item = _Workspace(namespace, ws.name, ws.doc.span(("metadata", "name")), diags,
+                          cluster_names=_cluster_names(namespace, ws.name, config))
         if item.ok:
             item.validated = Validated(ws, namespace, config, catalog, facts)
         documents.append((doc_problems, item))
@@ -130,8 +134,9 @@ def _validate_file(file: str, docs: list[Document], problems: list[Diagnostic], 
 
 
 def _collect(specs: Iterable[_SpecFile], report: Report) -> list[_Workspace]:
-    """Fill ``report`` with what ``specs`` found plus the duplicate check (R4); the Workspaces without errors."""
-    valid: list[_Workspace] = []
+    """Fill ``report`` with what ``specs`` found plus the checks across files (R4 duplicates, R5 cluster-scoped
+    names); the Workspaces without errors."""
+    checked: list[tuple[_Workspace, list[Diagnostic]]] = []
     seen: dict[tuple[str, str], str] = {}
     for spec in specs:
         report.files_checked.add(spec.file)
@@ -147,10 +152,42 @@ def _collect(specs: Iterable[_SpecFile], report: Report) -> list[_Workspace]:
                 diags.append(Diagnostic(R4, R4_MESSAGE.format(ns=item.namespace, name=item.name, first=seen[key]),
                                         span=item.name_span))
             seen.setdefault(key, f"{spec.file}:{item.name_span.line}")
-            report.extend(diags)
-            if not _has_errors(diags):
-                valid.append(item)
+            checked.append((item, diags))
+    _cluster_name_collisions(checked)
+    valid: list[_Workspace] = []
+    for item, diags in checked:
+        report.extend(diags)
+        if not _has_errors(diags):
+            valid.append(item)
     return valid
+
+
+def _cluster_names(namespace: str, name: str, config: ProjectConfig) -> tuple[str, ...]:
+    """The cluster-scoped objects a Workspace's name alone decides: the karpenter provisioner's NodePool
+    ``<ns>-<ws>``, which ``team-a/coder`` and ``team/a-coder`` share. (NodeClaim and Machine names hash the
+    namespace, name, instance type and index; ``_compile`` checks those on the rendered files.)"""
+    from .plan.names import node_pool_name
+
+    return (f"NodePool {node_pool_name(namespace, name)}",) if config.provisioner == "karpenter" and name else ()
+
+
+def _cluster_name_collisions(checked: list[tuple[_Workspace, list[Diagnostic]]]) -> None:
+    """R5 on every Workspace whose cluster-scoped object another Workspace of the tree also makes: applied
+    together, one would silently replace the other's nodes."""
+    owners: dict[str, list[_Workspace]] = {}
+    for item, _ in checked:
+        for object_name in item.cluster_names:
+            owners.setdefault(object_name, [])
+            if all((other.namespace, other.name) != (item.namespace, item.name) for other in owners[object_name]):
+                owners[object_name].append(item)
+    for item, diags in checked:
+        for object_name in item.cluster_names:
+            others = [other for other in owners[object_name] if other is not item]
+            if others:
+                diags.append(Diagnostic(R5, R5_MESSAGE.format(
+                    object=object_name, ns=item.namespace, name=item.name,
+                    others=", ".join(f"{o.namespace}/{o.name} ({o.name_span.file}:{o.name_span.line})"
+                                     for o in others)), span=item.name_span))
 
 
 def _has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
@@ -385,7 +422,8 @@ def _spec_payload(spec: _SpecFile) -> dict:
             return None
         return {"namespace": item.namespace, "name": item.name, "name_span": span_payload(item.name_span),
                 "diagnostics": diagnostics_payload(item.diagnostics),
-                "plan_diagnostics": diagnostics_payload(item.plan_diagnostics), "output_key": item.output_key}
+                "plan_diagnostics": diagnostics_payload(item.plan_diagnostics), "output_key": item.output_key,
+                "cluster_names": list(item.cluster_names)}
 
     return {"problems": diagnostics_payload(spec.problems),
             "documents": [[diagnostics_payload(problems), workspace(item)] for problems, item in spec.documents]}
@@ -401,7 +439,7 @@ def _spec_from_payload(payload: dict, file: str) -> _SpecFile | None:
         return _Workspace(data["namespace"], data["name"], span_from_payload(data["name_span"]),
                           diagnostics_from_payload(data["diagnostics"]),
                           plan_diagnostics=diagnostics_from_payload(data["plan_diagnostics"]),
-                          output_key=data["output_key"])
+                          output_key=data["output_key"], cluster_names=tuple(data["cluster_names"]))
 
     try:
         documents = [(diagnostics_from_payload(problems), workspace(item)) for problems, item in payload["documents"]]
