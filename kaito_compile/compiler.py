@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Callable, Iterable
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
@@ -259,7 +260,29 @@ def _compile(paths: list[str], run: _CompileRun, report: Report) -> dict[str, by
         report.extend(item.plan_diagnostics)
     if report.errors:
         return {}
-    return render_tree(run.outputs(valid), tool_version=__version__)
+    outputs = run.outputs(valid)
+    report.extend(_rendered_name_collisions([item for item in valid if item.planned]))
+    if report.errors:
+        return {}
+    return render_tree(outputs, tool_version=__version__)
+
+
+CLUSTER_SCOPED_FILES = {"nodeclaim": "NodeClaim", "machine": "Machine", "nodepool": "NodePool"}
+
+
+def _rendered_name_collisions(planned: list[_Workspace]) -> list[Diagnostic]:
+    """R5 over every cluster-scoped object the planned Workspaces render, read from their file names
+    (``<kind>-<name>.yaml``): hashed NodeClaim and Machine names included."""
+    checked = []
+    for item in planned:
+        output = item.output
+        names = [(obj["kind"], obj["metadata"]["name"]) for obj in output.objects] if output.files is None else \
+            [(CLUSTER_SCOPED_FILES.get(base.partition("-")[0], ""), base.partition("-")[2].removesuffix(".yaml"))
+             for base in (path.rsplit("/", 1)[-1] for path in output.files)]
+        rendered = {f"{kind} {name}" for kind, name in names if kind in CLUSTER_SCOPED_FILES.values()}
+        checked.append((dataclasses.replace(item, cluster_names=tuple(sorted(rendered))), []))
+    _cluster_name_collisions(checked)
+    return [diagnostic for _, diags in checked for diagnostic in diags]
 
 
 class _Pending(NamedTuple):

@@ -40,3 +40,22 @@ def test_colliding_node_pool_names_across_files_are_refused_on_both_specs(tmp_pa
     warm = run_cli(["build", ".", "-o", "out"], cwd=root, logs=tmp_path / "warm", env=env)
     assert warm.exit_code == 1 and warm.stdout.count("[KC-R5]") == 2, warm.output  # a.yaml's findings: cached
     assert tree_bytes(root / "out") == before
+
+
+def test_colliding_hashed_node_claim_names_are_refused_on_the_rendered_tree(tmp_path: Path, monkeypatch):
+    """NodeClaim names hash namespace, name, instance type and index (36 bits): a collision, forced here, is
+    caught on the rendered files, with KC-R5 on both specs."""
+    from kaito_compile import plan
+    from kaito_compile.compiler import Catalogs, compile_paths
+    from kaito_compile.config import ConfigResolver
+
+    root = tmp_path / "repo"
+    (root / ".git").mkdir(parents=True)
+    (root / "a.yaml").write_text(yaml.safe_dump(workspace("team-a", "coder")))
+    (root / "b.yaml").write_text(yaml.safe_dump(workspace("team-b", "writer")))
+    monkeypatch.chdir(root)
+    monkeypatch.setattr(plan, "node_claim_name", lambda *args: "ws0123456789")
+    report, tree = compile_paths(["a.yaml", "b.yaml"], ConfigResolver(), Catalogs())
+    r5 = sorted((d.span.file, d.span.line) for d in report.errors if d.code == "KC-R5")
+    assert r5 == [("a.yaml", 7), ("b.yaml", 7)] and tree == {}
+    assert all("NodeClaim ws0123456789" in d.message for d in report.errors)
