@@ -99,6 +99,7 @@ def test_every_written_file_and_directory_is_fsynced_before_the_swap(out: Path, 
 
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(write_module, "_swap", swap)
+    monkeypatch.setattr(write_module, "FSYNC_EACH_MAX", 1000)
     monkeypatch.setattr(write_module, "_syncfs", lambda path: pytest.fail("a small write fsyncs each file"))
     tree = render(phi3(), falcon())
     write_tree(tree, out)
