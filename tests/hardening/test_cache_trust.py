@@ -126,6 +126,9 @@ def test_a_cache_from_another_user_or_machine_is_ignored(tmp_path: Path, clean_t
     assert_rebuilt(result, out, clean_tree, "another user's or machine's key")
     again = build(tmp_path, out, user="me", logs="again")
     assert again.exit_code == 0 and "KC-N004" not in again.stdout  # rebuilt as ours
+    checked = run_cli(["check", SPECS, "-o", str(out)], cwd=REPO, logs=tmp_path / "logs" / "check",
+                      env=cli_env(XDG_CACHE_HOME=str(tmp_path / "keys" / "someone-else")))
+    assert checked.exit_code == 0 and "another user's or machine's key" in checked.stdout, checked.output
 
 
 @pytest.mark.parametrize("plant", ["other-owner", "group-writable", "symlink", "fifo", "garbage", "directory"])
