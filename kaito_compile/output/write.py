@@ -87,7 +87,11 @@ def sidecar_dir(out_dir: Path) -> Path:
 
 def make_sidecar(sidecar: Path) -> None:
     """Create the sidecar directory with its own ``.gitignore`` (``*``, as pytest's and hypothesis' caches carry),
-    so it is never committed by accident. An existing ``.gitignore`` (or anything else there) is left alone."""
+    so it is never committed by accident. An existing ``.gitignore`` (or anything else there) is left alone. A
+    sidecar that is a symlink (it can be committed, or planted) is refused: writes would land wherever it points."""
+    if os.path.islink(sidecar) or (os.path.lexists(sidecar) and not os.path.isdir(sidecar)):
+        raise OwnershipConflict(f"{sidecar} is not a directory (a symlink or a file); kaito-compile keeps its lock, "
+                                "staging and cache there: remove it")
     sidecar.mkdir(parents=True, exist_ok=True)
     try:
         fd = os.open(sidecar / ".gitignore", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
@@ -236,8 +240,12 @@ def _rescue(replaced: Path, out: Path, plan: _Plan, generated: Collection[str], 
         if path not in generated and free and _make_parents(out, path):
             os.rename(source, target)
             continue
-        keep = sidecar / RESCUED / path
-        _make_parents(sidecar / RESCUED, path)
+        rescued = sidecar / RESCUED
+        if os.path.islink(rescued) or not os.path.isdir(rescued):
+            _remove(rescued)  # a planted symlink or file there is removed, never followed
+        keep = rescued / path
+        if not _make_parents(rescued, path):
+            keep = rescued / path.replace("/", "%2F")  # something not a directory in the way: flat
         _unlink(keep)
         os.rename(source, keep)
         warnings.append(f"{out / path} was saved while kaito-compile replaced {out}, and kaito-compile generates "
@@ -486,7 +494,9 @@ def _exchange(first: Path, second: Path) -> bool:
 
 
 def _remove(path: Path) -> None:
-    if os.path.lexists(path):
+    if os.path.islink(path) or (os.path.lexists(path) and not os.path.isdir(path)):
+        os.unlink(path)  # a planted symlink or file where kaito-compile keeps a directory: never followed
+    elif os.path.lexists(path):
         shutil.rmtree(path)
 
 

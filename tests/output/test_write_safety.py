@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from kaito_compile.output import WriteFailed, sidecar_dir, write_tree
+from kaito_compile.output import OwnershipConflict, WriteFailed, sidecar_dir, write_tree
 from kaito_compile.output import write as write_module
 from tests.output.helpers import falcon, files_of, phi3, render, snapshot
 
@@ -171,3 +171,27 @@ def test_a_symlink_planted_as_the_writer_lock_is_never_followed(out: Path, tmp_p
     with pytest.raises(WriteFailed, match="writer.lock"):
         write_tree(render(phi3()), out)
     assert victim.read_text() == "precious\n"
+
+
+@pytest.mark.parametrize("planted", ["sidecar", "staging", "rescued"])
+def test_symlinks_planted_in_the_sidecar_are_never_followed(out: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch, planted: str):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "precious.txt").write_text("precious\n")
+    write_tree(render(phi3()), out)
+    sidecar = sidecar_dir(out)
+    if planted == "sidecar":
+        for entry in sidecar.iterdir():
+            entry.unlink()
+        sidecar.rmdir()
+        sidecar.symlink_to(elsewhere)
+        with pytest.raises(OwnershipConflict, match="is not a directory"):
+            write_tree(render(phi3(image_tag="0.0.9")), out)
+    else:
+        (sidecar / planted).symlink_to(elsewhere)
+        during_write(monkeypatch, lambda: (out / DEPLOYMENT).write_text("saved during the build\n"))
+        write_tree(render(phi3(image_tag="0.0.9")), out)
+        assert b"0.0.9" in (out / DEPLOYMENT).read_bytes()
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["precious.txt"]
+    assert (elsewhere / "precious.txt").read_text() == "precious\n"
