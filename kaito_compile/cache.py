@@ -10,8 +10,9 @@ git-ignored). It holds three kinds of entries:
 * ``workspace``: key = the tool fingerprint, the workspace's Plan (it holds the spec document's hash and
   everything resolved from the catalog entry, the SKU and the project config), the emitter settings and the
   source path written in the file headers. Value: the workspace's rendered files. A hit skips cdk8s and YAML.
-* ``catalog``: key = the tool fingerprint and the project catalogs' bytes. Value: the loaded catalog, pickled.
-  A hit skips parsing the catalogs, the largest fixed cost of rebuilding after a one-spec change.
+* ``catalog``: key = the tool fingerprint and the project catalogs' bytes. Value: the loaded model catalog as
+  JSON data (validated again by its pydantic models when read). A hit skips parsing the catalogs with positions,
+  the largest fixed cost of rebuilding after a one-spec change.
 
 A catalog change therefore re-reads every spec (rules may look anywhere in a catalog) but re-renders only the
 workspaces whose plan changed. The tool fingerprint covers the version and the bytes of the compiler's own
@@ -19,23 +20,32 @@ code and data, so an upgrade or a local edit of the compiler invalidates everyth
 
 One file rather than one per entry: a cold build of 1,000 workspaces would otherwise create 2,000 files, and
 small-file creation is what ext4 is slowest at. The file is a header line and then one line per entry,
-``<kind> <key> <sha256 of the payload> <payload as JSON>``. An entry whose line is malformed or whose payload
-fails its checksum is a miss, and is replaced by the rebuilt one when the cache is saved; a file with another
-header is ignored as a whole. Saving writes a temporary file and renames it into place, so a concurrent run
-reads either the old cache or the new one; after a run without errors only the entries it used are kept.
+``<kind> <key> <HMAC-SHA256 of kind, key and payload> <payload as JSON>``.
+
+The cache is data, never code: payloads are JSON only (no pickle), and nothing in it is trusted unless this user
+wrote it. A cache file can be planted or committed by someone else (the sidecar sits in the repository, beside
+``out/``), and a planted entry with a correct plain checksum would put its author's manifests into ``out/``. So
+every entry is authenticated with a key only this user can read (``$XDG_CACHE_HOME/kaito-compile/cache-key``,
+mode 0600, made on first use). A cache file that is not a regular file owned by this user and writable by nobody
+else, has another header, or was written with another key (another user, another machine) is ignored as a whole;
+an entry whose line is malformed or fails its MAC is a miss. Either way the run says so in a warning (KC-N004) and
+rebuilds, and the rebuilt entries replace the ignored ones when the cache is saved. Without a usable key the
+cache is off. Saving writes a fresh temporary file and renames it into place, so a concurrent run reads either
+the old cache or the new one; after a run without errors only the entries it used are kept.
 """
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import enum
 import functools
 import hashlib
+import hmac
 import json
 import os
-import pickle
+import stat
 import sys
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,9 +59,12 @@ if TYPE_CHECKING:
     from .config import ProjectConfig
     from .plan import Plan
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 CACHE_FILE = "build-cache.jsonl"
+KEY_FILE = "cache-key"
 DISABLE_ENV = "KAITO_COMPILE_NO_CACHE"
+IGNORED_CODE = "KC-N004"
+_KEY_BYTES = 32
 KINDS = ("spec", "workspace", "catalog")
 _PACKAGE_ROOT = Path(__file__).resolve().parent
 # Distributions whose version shapes the output (emission, YAML rendering, spec parsing and validation).
@@ -60,23 +73,29 @@ _OUTPUT_DISTRIBUTIONS = ("cdk8s", "cdk8s_plus_33", "constructs", "jsii", "pyyaml
 
 
 class BuildCache:
-    """The entries of one cache file: read at the first lookup, written back by :meth:`save`."""
+    """The entries of one cache file: read at the first lookup, written back by :meth:`save`. ``key`` is the secret
+    that authenticates entries (see the module docstring)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, key: bytes):
         self.path = Path(path)
         self.hits = dict.fromkeys(KINDS, 0)
         self.misses = dict.fromkeys(KINDS, 0)
+        self.warnings: list[str] = []  # why (part of) the cache file was ignored
+        self._key = key
         self._stored: dict[tuple[str, str], bytes] | None = None  # (kind, key) → the entry's line
         self._used: dict[tuple[str, str], bytes] = {}  # entries this run read (intact) or wrote
         self._changed = False
+        self._damaged = 0
 
     def get(self, kind: str, key: str) -> Any | None:
         """The payload stored under ``key``, or None when absent or unusable."""
         line = self._entries().get((kind, key))
-        payload = None if line is None else _payload(line)
+        payload = None if line is None else self._payload(line)
         if payload is None:
             self.misses[kind] += 1
-            self._changed |= line is not None  # a damaged entry: drop it when saving
+            if line is not None:  # a damaged or forged entry: drop it when saving
+                self._changed = True
+                self._note_damaged()
             return None
         self.hits[kind] += 1
         self._used[(kind, key)] = line
@@ -92,8 +111,12 @@ class BuildCache:
         if kind not in KINDS:
             raise ValueError(f"unknown cache entry kind {kind!r}")
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-        self._used[(kind, key)] = f"{kind} {key} {hashlib.sha256(body).hexdigest()} ".encode() + body
+        self._used[(kind, key)] = f"{kind} {key} {self.seal(kind, key, body)} ".encode() + body
         self._changed = True
+
+    def seal(self, kind: str, key: str, body: bytes) -> str:
+        """The MAC an entry line carries: only a holder of this user's key can make an entry this cache reads."""
+        return hmac.new(self._key, f"{kind} {key} ".encode() + body, hashlib.sha256).hexdigest()
 
     def save(self, *, keep_unused: bool) -> bool:
         """Write the cache back when this run changed it; without ``keep_unused`` only the entries this run used
@@ -103,64 +126,152 @@ class BuildCache:
         entries.update(self._used)
         if not self._changed and entries.keys() == self._entries().keys():
             return False
-        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        from .output.write import make_sidecar
+
+        temporary = None
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(temporary, "wb") as handle:
-                handle.write(_HEADER)
-                handle.writelines(line + b"\n" for _, line in sorted(entries.items()))
+            make_sidecar(self.path.parent)
+            handle, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+            with open(handle, "wb") as out:
+                out.write(self._header())
+                out.writelines(line + b"\n" for _, line in sorted(entries.items()))
             os.replace(temporary, self.path)
         except OSError:
-            _unlink(temporary)
+            if temporary is not None:
+                _unlink(Path(temporary))
             return False
         return True
 
     def _entries(self) -> dict[tuple[str, str], bytes]:
         if self._stored is None:
-            self._stored = _read_entries(self.path)
+            self._stored = self._read_entries()
         return self._stored
 
+    def _header(self) -> bytes:
+        key_id = hmac.new(self._key, b"kaito-compile build cache key id", hashlib.sha256).hexdigest()[:16]
+        return json.dumps({"format": CACHE_FORMAT, "generator": "kaito-compile", "key": key_id}).encode() + b"\n"
 
-_HEADER = json.dumps({"format": CACHE_FORMAT, "generator": "kaito-compile"}).encode() + b"\n"
+    def _read_entries(self) -> dict[tuple[str, str], bytes]:
+        """Each entry's line by (kind, key); nothing when the file is absent, unreadable, not this user's own, of
+        another format or written with another key (with a warning for the last three)."""
+        data, problem = _read_own_file(self.path)
+        if data is None:
+            if problem:
+                self._ignore(problem)
+            return {}
+        header, _, rest = data.partition(b"\n")
+        if header + b"\n" != self._header():
+            self._ignore(_header_problem(header))
+            return {}
+        entries = {}
+        for line in rest.split(b"\n"):
+            if not line:
+                continue
+            kind, _, remainder = line.partition(b" ")
+            key, _, _ = remainder.partition(b" ")
+            entries[(kind.decode(errors="replace"), key.decode(errors="replace"))] = line
+        return entries
+
+    def _payload(self, line: bytes) -> Any | None:
+        """The payload of an entry line whose MAC holds; None otherwise."""
+        parts = line.split(b" ", 3)
+        if len(parts) != 4:
+            return None
+        kind, key = parts[0].decode(errors="replace"), parts[1].decode(errors="replace")
+        if not hmac.compare_digest(self.seal(kind, key, parts[3]).encode(), parts[2]):
+            return None
+        try:
+            return json.loads(parts[3])
+        except ValueError:  # cannot happen with a matching MAC unless the writer was wrong: still only a miss
+            return None
+
+    def _ignore(self, why: str) -> None:
+        self._changed = True  # rewrite it as ours
+        self.warnings.append(f"ignored the build cache {self.path}: {why}; rebuilding it")
+
+    def _note_damaged(self) -> None:
+        self._damaged += 1
+        if self._damaged == 1:
+            self.warnings.append(f"ignored damaged or forged entries of the build cache {self.path} (their "
+                                 "authentication code does not match); rebuilding them")
 
 
-def _read_entries(path: Path) -> dict[tuple[str, str], bytes]:
-    """Each entry's line by (kind, key); nothing when the file is absent, unreadable or of another format."""
+def _read_own_file(path: Path) -> tuple[bytes | None, str | None]:
+    """The bytes of ``path`` when it is a regular file of this user that nobody else can write; else None and why
+    (None when there is simply no file). Opened without following a symlink or blocking on a FIFO."""
     try:
-        data = path.read_bytes()
-    except OSError:
-        return {}
-    header, _, rest = data.partition(b"\n")
-    if header + b"\n" != _HEADER:
-        return {}
-    entries = {}
-    for line in rest.split(b"\n"):
-        if not line:
-            continue
-        kind, _, remainder = line.partition(b" ")
-        key, _, _ = remainder.partition(b" ")
-        entries[(kind.decode(errors="replace"), key.decode(errors="replace"))] = line
-    return entries
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None, None
+    except OSError as error:
+        return None, f"cannot open it ({error.strerror})"
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        return None, "it is not a regular file"
+    with open(fd, "rb") as handle:
+        if info.st_uid != os.geteuid():
+            return None, f"it belongs to another user (uid {info.st_uid})"
+        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            return None, "other users can write it"
+        try:
+            return handle.read(), None
+        except OSError as error:
+            return None, f"cannot read it ({error.strerror})"
 
 
-def _payload(line: bytes) -> Any | None:
-    """The payload of an entry line whose checksum holds; None otherwise."""
-    parts = line.split(b" ", 3)
-    if len(parts) != 4 or hashlib.sha256(parts[3]).hexdigest().encode() != parts[2]:
-        return None
+def _header_problem(header: bytes) -> str:
     try:
-        return json.loads(parts[3])
-    except ValueError:  # cannot happen with a matching checksum unless the writer was wrong: still only a miss
-        return None
+        found = json.loads(header)
+    except ValueError:
+        return "it is not a kaito-compile build cache"
+    if not isinstance(found, dict) or found.get("generator") != "kaito-compile":
+        return "it is not a kaito-compile build cache"
+    if found.get("format") != CACHE_FORMAT:
+        return f"it has format {found.get('format')!r}, this kaito-compile writes {CACHE_FORMAT}"
+    return "it was written with another user's or machine's key"
+
+
+def user_key() -> bytes | None:
+    """This user's cache key, made on first use; None when it cannot be read or made safely (the cache is off)."""
+    directory = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kaito-compile"
+    path = directory / KEY_FILE
+    for _ in range(2):
+        data, problem = _read_own_file(path)
+        if data is not None:
+            return data if len(data) == _KEY_BYTES and not os.stat(path).st_mode & 0o077 else None
+        if problem:
+            return None
+        try:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        except FileExistsError:
+            continue  # another run made it just now: read that one
+        except OSError:
+            return None
+        key = os.urandom(_KEY_BYTES)
+        with open(fd, "wb") as handle:
+            handle.write(key)
+        return key
+    return None
 
 
 def open_cache(out_dir: Path) -> BuildCache | None:
-    """The cache beside ``out_dir`` (in its sidecar directory), or None when ``KAITO_COMPILE_NO_CACHE`` is set."""
-    from .output import sidecar_dir
+    """The cache beside ``out_dir`` (in its sidecar directory), or None when ``KAITO_COMPILE_NO_CACHE`` is set,
+    there is no usable key, or ``out_dir`` is a place ``build`` refuses to write (nothing is written beside it)."""
+    from .output import OutputError, sidecar_dir
+    from .output.write import usable_out_dir
 
     if os.environ.get(DISABLE_ENV):
         return None
-    return BuildCache(sidecar_dir(Path(os.path.realpath(out_dir))) / CACHE_FILE)
+    try:
+        out = usable_out_dir(Path(out_dir))
+    except OutputError:
+        return None
+    key = user_key()
+    if key is None:
+        return None
+    return BuildCache(sidecar_dir(out) / CACHE_FILE, key)
 
 
 # --- keys -----------------------------------------------------------------------------------------------------
@@ -283,17 +394,42 @@ def _installed_versions(distributions: tuple[str, ...]) -> list[str]:
 # --- catalogs as a payload ------------------------------------------------------------------------------------
 
 def catalog_payload(catalog: Any) -> dict:
-    """A loaded catalog, pickled: its typed entries come back in milliseconds instead of the half second that
-    parsing the catalog YAML with positions takes. The cache is the build's own file in the out/ sidecar, as
-    trusted as the checkout (like ``__pycache__``), and a tool change invalidates it (the fingerprint)."""
-    return {"pickle": base64.b64encode(pickle.dumps(catalog, protocol=pickle.HIGHEST_PROTOCOL)).decode()}
+    """A loaded catalog's model entries as JSON data: read back and validated by their pydantic models in a few
+    milliseconds instead of the half second parsing the catalog YAML with positions takes. The SKU catalog is the
+    built-in one (in the tool fingerprint) and is not stored."""
+    models = catalog.models
+    return {
+        "release": models.release.model_dump(mode="json"),
+        "families": {name: dict(family) for name, family in models.families.items()},
+        "rejected": {name: entry.model_dump(mode="json") for name, entry in models.rejected.items()},
+        "entries": {name: entry.model_dump(mode="json") for name, entry in models.entries.items()},
+        "aliases": dict(models.aliases),
+        "sources": dict(models.sources),
+    }
 
 
-def catalog_from_payload(payload: dict) -> Any | None:
+def catalog_from_payload(payload: Any) -> Any | None:
+    """The catalog :func:`catalog_payload` stored, or None when the payload does not validate (a miss)."""
+    from pydantic import ValidationError
+
+    from .catalog import Catalog
+    from .catalog.catalog import ModelCatalog
+    from .catalog.loader import load_sku_catalog
+    from .catalog.models import KaitoRelease, ModelEntry, RejectedName
+
     try:
-        return pickle.loads(base64.b64decode(payload["pickle"], validate=True))
-    except Exception:  # noqa: BLE001 - any unpickling failure (classes renamed, damage) is a miss
+        models = ModelCatalog(
+            release=KaitoRelease.model_validate(payload["release"]),
+            families={str(name): {str(k): str(v) for k, v in family.items()}
+                      for name, family in payload["families"].items()},
+            rejected={str(name): RejectedName.model_validate(entry) for name, entry in payload["rejected"].items()},
+            entries={str(name): ModelEntry.model_validate(entry) for name, entry in payload["entries"].items()},
+            aliases={str(name): str(target) for name, target in payload["aliases"].items()},
+            sources={str(name): str(source) for name, source in payload["sources"].items()},
+        )
+    except (KeyError, TypeError, AttributeError, ValidationError):
         return None
+    return Catalog(models, load_sku_catalog())
 
 
 # --- diagnostics as JSON ---------------------------------------------------------------------------------------

@@ -178,6 +178,8 @@ def check(opts: Options, paths: tuple[str, ...], out_dir: str) -> None:
         if report.errors:
             emit_report(opts, report)
             return EXIT_INVALID
+        if opts.format != "json":  # the warnings build prints (an ignored cache, an empty file)
+            emit_report(opts, report, summary=False)
         result = check_tree(tree, Path(out_dir))
         if opts.format == "json":
             payload = json.loads(render_json(report)) | {

@@ -14,6 +14,7 @@ import dataclasses
 import os
 import subprocess
 from collections.abc import Callable, Iterable
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
@@ -35,6 +36,8 @@ R4_MESSAGE = "{kind} {ns}/{name} is defined twice (first in {first})"
 CHILD_NOTE = ("found in the Workspace each replica of InferenceSet {set} compiles to (Kaito's webhook validates that "
               "child too): its metadata is spec.template.metadata, its resource spec.template.resource and "
               "spec.labelSelector")
+R5_MESSAGE = ("Workspace {ns}/{name} makes the cluster-scoped {object}, and so does {others}: cluster-scoped "
+              "names must be unique across the compiled tree (rename one of the Workspaces)")
 EMIT_BATCH = 100  # workspaces per cdk8s chart: one synthesis call each, a progress step each
 
 
@@ -83,6 +86,7 @@ class _Workspace:
     children: list[_Workspace] = field(default_factory=list)  # an InferenceSet's replicas
     set_plan: SetPlan | None = None
     in_set: bool = False  # a replica: planned with its set
+    cluster_names: tuple[str, ...] = ()  # "<Kind> <name>" of its cluster-scoped objects known at validation (R5)
 
     @property
     def ok(self) -> bool:
@@ -144,7 +148,8 @@ def _validate_file(file: str, docs: list[Document], problems: list[Diagnostic], 
             continue
         namespace = ws.spec.metadata.namespace or config.defaultNamespace
         diags, facts = validate_workspace(ws, config, catalog, old=old_workspaces.get((namespace, ws.name)))
-        item = _Workspace(namespace, ws.name, ws.doc.span(("metadata", "name")), diags)
+        item = _Workspace(namespace, ws.name, ws.doc.span(("metadata", "name")), diags,
+                          cluster_names=_cluster_names(namespace, ws.name, config))
         if item.ok:
             item.validated = Validated(ws, namespace, config, catalog, facts)
         documents.append((doc_problems, item))
@@ -182,7 +187,8 @@ def _validate_set_document(doc: Document, config: ProjectConfig, catalog, old_wo
             diags, facts = validate_workspace(ws, config, catalog)
             if index < count:
                 children.append(_Workspace(namespace, ws.name, item.name_span, [], in_set=True,
-                                           validated=Validated(ws, namespace, config, catalog, facts)))
+                                           validated=Validated(ws, namespace, config, catalog, facts),
+                                           cluster_names=_cluster_names(namespace, ws.name, config)))
         for diag in diags:
             if (key := (diag.code, diag.span and diag.span.line, diag.span and diag.span.col)) not in seen:
                 seen.add(key)
@@ -195,8 +201,9 @@ def _validate_set_document(doc: Document, config: ProjectConfig, catalog, old_wo
 
 
 def _collect(specs: Iterable[_SpecFile], report: Report) -> list[_Workspace]:
-    """Fill ``report`` with what ``specs`` found plus the duplicate check (R4); the Workspaces without errors."""
-    valid: list[_Workspace] = []
+    """Fill ``report`` with what ``specs`` found plus the checks across files (R4 duplicates, R5 cluster-scoped
+    names); the Workspaces without errors."""
+    checked: list[tuple[_Workspace, list[Diagnostic]]] = []
     seen: dict[tuple[str, str], str] = {}
     duplicate_set = False
     for spec in specs:
@@ -218,10 +225,44 @@ def _collect(specs: Iterable[_SpecFile], report: Report) -> list[_Workspace]:
                 diags.append(Diagnostic(R4, R4_MESSAGE.format(kind=item.kind, ns=item.namespace, name=item.name,
                                                               first=seen[key]), span=item.name_span))
             seen.setdefault(key, f"{spec.file}:{item.name_span.line}")
-            report.extend(diags)
-            if not _has_errors(diags):
-                valid.append(item)
+            checked.append((item, diags))
+    _cluster_name_collisions(checked)
+    valid: list[_Workspace] = []
+    for item, diags in checked:
+        report.extend(diags)
+        if not _has_errors(diags):
+            valid.append(item)
     return valid
+
+
+def _cluster_names(namespace: str, name: str, config: ProjectConfig) -> tuple[str, ...]:
+    """The cluster-scoped objects a Workspace's name alone decides: the karpenter provisioner's NodePool
+    ``<ns>-<ws>``, which ``team-a/coder`` and ``team/a-coder`` share. (NodeClaim and Machine names hash the
+    namespace, name, instance type and index; ``_compile`` checks those on the rendered files.)"""
+    from .plan.names import node_pool_name
+
+    return (f"NodePool {node_pool_name(namespace, name)}",) if config.provisioner == "karpenter" and name else ()
+
+
+def _cluster_name_collisions(checked: list[tuple[_Workspace, list[Diagnostic]]]) -> None:
+    """R5 on every Workspace whose cluster-scoped object another Workspace of the tree also makes: applied
+    together, one would silently replace the other's nodes."""
+    from .rules.workspace import R5
+
+    owners: dict[str, list[_Workspace]] = {}
+    for item, _ in checked:
+        for object_name in item.cluster_names:
+            owners.setdefault(object_name, [])
+            if all((other.namespace, other.name) != (item.namespace, item.name) for other in owners[object_name]):
+                owners[object_name].append(item)
+    for item, diags in checked:
+        for object_name in item.cluster_names:
+            others = [other for other in owners[object_name] if other is not item]
+            if others:
+                diags.append(Diagnostic(R5, R5_MESSAGE.format(
+                    object=object_name, ns=item.namespace, name=item.name,
+                    others=", ".join(f"{o.namespace}/{o.name} ({o.name_span.file}:{o.name_span.line})"
+                                     for o in others)), span=item.name_span))
 
 
 def _has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
@@ -280,7 +321,16 @@ def compile_paths(paths: list[str], configs: ConfigResolver, catalogs: Catalogs,
     finally:
         if cache is not None:  # a complete run used every entry its inputs need: the others can go
             cache.save(keep_unused=not complete)
+    if cache is not None:
+        report.extend(cache_warnings(cache))
     return report, tree
+
+
+def cache_warnings(cache: BuildCache) -> list[Diagnostic]:
+    """Why this run ignored (part of) the build cache: a planted, foreign or damaged cache is said, not trusted."""
+    from .cache import IGNORED_CODE
+
+    return [Diagnostic(IGNORED_CODE, warning, Severity.WARNING, file=str(cache.path)) for warning in cache.warnings]
 
 
 def _compile(paths: list[str], run: _CompileRun, report: Report) -> dict[str, bytes]:
@@ -295,9 +345,28 @@ def _compile(paths: list[str], run: _CompileRun, report: Report) -> dict[str, by
     if report.errors:
         return {}
     outputs = run.outputs(valid, report)
+    report.extend(_rendered_name_collisions([item for item in valid if item.planned]))
     if report.errors:
         return {}
     return render_tree(outputs, tool_version=__version__)
+
+
+CLUSTER_SCOPED_FILES = {"nodeclaim": "NodeClaim", "machine": "Machine", "nodepool": "NodePool"}
+
+
+def _rendered_name_collisions(planned: list[_Workspace]) -> list[Diagnostic]:
+    """R5 over every cluster-scoped object the planned Workspaces render, read from their file names
+    (``<kind>-<name>.yaml``): hashed NodeClaim and Machine names included."""
+    checked = []
+    for item in planned:
+        output = item.output
+        names = [(obj["kind"], obj["metadata"]["name"]) for obj in output.objects] if output.files is None else \
+            [(CLUSTER_SCOPED_FILES.get(base.partition("-")[0], ""), base.partition("-")[2].removesuffix(".yaml"))
+             for base in (path.rsplit("/", 1)[-1] for path in output.files)]
+        rendered = {f"{kind} {name}" for kind, name in names if kind in CLUSTER_SCOPED_FILES.values()}
+        checked.append((dataclasses.replace(item, cluster_names=tuple(sorted(rendered))), []))
+    _cluster_name_collisions(checked)
+    return [diagnostic for _, diags in checked for diagnostic in diags]
 
 
 class _Pending(NamedTuple):
@@ -481,7 +550,8 @@ def _spec_payload(spec: _SpecFile) -> dict:
             return None
         return {"namespace": item.namespace, "name": item.name, "name_span": span_payload(item.name_span),
                 "diagnostics": diagnostics_payload(item.diagnostics),
-                "plan_diagnostics": diagnostics_payload(item.plan_diagnostics), "output_key": item.output_key}
+                "plan_diagnostics": diagnostics_payload(item.plan_diagnostics), "output_key": item.output_key,
+                "cluster_names": list(item.cluster_names)}
 
     return {"problems": diagnostics_payload(spec.problems),
             "documents": [[diagnostics_payload(problems), workspace(item)] for problems, item in spec.documents]}
@@ -497,7 +567,7 @@ def _spec_from_payload(payload: dict, file: str) -> _SpecFile | None:
         return _Workspace(data["namespace"], data["name"], span_from_payload(data["name_span"]),
                           diagnostics_from_payload(data["diagnostics"]),
                           plan_diagnostics=diagnostics_from_payload(data["plan_diagnostics"]),
-                          output_key=data["output_key"])
+                          output_key=data["output_key"], cluster_names=tuple(data["cluster_names"]))
 
     try:
         documents = [(diagnostics_from_payload(problems), workspace(item)) for problems, item in payload["documents"]]

@@ -8,14 +8,17 @@ holds them. Every key is optional. The file is validated like a spec: positioned
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .diagnostics import Diagnostic, SpecError
-from .source import Document, load_file
+from .diagnostics import Diagnostic, SpecError, ToolError
+from .files import UnsafeFile, read_regular
+from .goregex import go_regex
+from .source import MAX_FILE_BYTES, Document, load_file
 
 CONFIG_FILE = "kaito-compile.yaml"
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.json"
@@ -57,7 +60,12 @@ class Node(Section):
 
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-CONFIG_KEY = r"^[-._a-zA-Z0-9]+$"
+CONFIG_KEY = r"^[-._a-zA-Z0-9]+$"  # apimachinery's IsConfigMapKey, with its length limit and '.'/'..' rule
+CONFIG_KEY_MAX = 253
+MAX_CONFIG_MAP_BYTES = 1024 * 1024  # Kubernetes refuses a ConfigMap whose keys and values exceed 1 MiB together
+CATALOG_SUFFIXES = (".yaml", ".yml")
+CONFIG_FILE_PROBLEM = "KC-S005"
+CONFIG_MAP_PROBLEM = "KC-S006"
 
 
 class ConfigMapSource(Section):
@@ -116,7 +124,7 @@ class ProjectConfig(Section):
     releaseNamespace: str = Field("kaito-workspace", description="where Kaito's chart installs its templates")
     defaultNodeImageFamily: Literal["ubuntu", "azurelinux"] = "ubuntu"
     nvmeStorageClass: bool = Field(False, description="StorageClass kaito-local-nvme-disk exists (vllm runtime)")
-    kubernetesVersion: str = Field("1.33", pattern=r"^1\.\d+$")
+    kubernetesVersion: str = Field("1.33", pattern=r"^1\.[0-9]+$")
     featureGates: FeatureGates = Field(default_factory=FeatureGates)
     images: Images = Field(default_factory=Images)
     nodes: list[Node] = Field(default_factory=list, description="BYO node inventory")
@@ -140,7 +148,11 @@ class ProjectConfig(Section):
         for cm in self.configMaps:
             data = dict(cm.data)
             for key, rel in cm.files.items():
-                data[key] = (self.base_dir / rel).read_text()
+                try:
+                    data[key] = read_config_file(self.base_dir, rel, limit=MAX_CONFIG_MAP_BYTES)
+                except ConfigFileProblem as problem:  # checked when the config was loaded: changed since
+                    raise ToolError(f"{self.source or CONFIG_FILE}: configMaps {cm.name}: {problem}",
+                                    code="KC-E002") from None
             maps[(cm.namespace, cm.name)] = data
         return maps
 
@@ -148,17 +160,39 @@ class ProjectConfig(Section):
         return self._config_maps.get((namespace, name))
 
 
-def _file_reference_problem(base: Path, relative: str) -> str | None:
-    """Files a config may read: regular files inside its own directory tree (their content lands in out/)."""
+class ConfigFileProblem(Exception):
+    """Why a file the config names cannot be used; the message names the file, never its content."""
+
+
+class ConfigFileMissing(ConfigFileProblem):
+    """The file does not exist (yet: ``presets import`` creates the configured catalog)."""
+
+
+def read_config_file(base: Path, relative: str, *, limit: int) -> str:
+    """A file the config names (a ConfigMap file, a project catalog): a regular file inside the config's own
+    directory tree, of at most ``limit`` bytes, UTF-8 text. Its content lands in out/ or decides what is emitted,
+    so nothing outside the project is read, and no diagnostic ever quotes it."""
     path = Path(relative)
     if path.is_absolute() or ".." in path.parts:
-        return f"{relative!r} must be a path inside the config's directory (no absolute paths, no '..')"
-    target = (base / path).resolve()
-    if base.resolve() not in target.parents:
-        return f"{relative!r} leads outside the config's directory"
-    if not target.is_file():
-        return f"no such file {relative!r}"
-    return None
+        raise ConfigFileProblem(f"{relative!r} must be a path inside the config's directory (no absolute paths, "
+                                "no '..')")
+    root = base.resolve()
+    target = (root / path).resolve()
+    if root not in target.parents:
+        raise ConfigFileProblem(f"{relative!r} leads outside the config's directory")
+    try:
+        data = read_regular(target, limit=limit)
+    except FileNotFoundError:
+        raise ConfigFileMissing(f"no such file {relative!r}") from None
+    except UnsafeFile as error:
+        raise ConfigFileProblem(f"{relative!r}: {error.why}") from None
+    except OSError as error:
+        raise ConfigFileProblem(f"{relative!r} cannot be read: {error.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigFileProblem(f"{relative!r} is not UTF-8 text (ConfigMap values are strings; binary data is "
+                                "not supported)") from None
 
 
 def config_schema() -> dict:
@@ -223,22 +257,100 @@ def load_config(path: str) -> ProjectConfig:
 
 
 def _config_problems(doc: Document, data: Any) -> list[Diagnostic]:
-    from jsonschema import Draft202012Validator
-
+    from .goregex import schema_validator
     from .spec.schema import explain
 
-    validator = Draft202012Validator(config_schema())
-    problems = []
+    validator = schema_validator(config_schema())
+    problems = list(_yaml_value_problems(doc, doc.data, ()))
+    if problems:
+        return problems  # a tagged or binary value has no plain-data meaning the schema could check
     for error in validator.iter_errors(data):
         problems.extend(explain(doc, error))
-    cms = data.get("configMaps") if isinstance(data, dict) else None
-    for i, cm in enumerate(cms or []):
-        if not isinstance(cm, dict):
-            continue
-        for key, rel in (cm.get("files") or {}).items():
-            problem = _file_reference_problem(Path(doc.file).parent, str(rel))
-            if problem:
-                problems.append(Diagnostic("KC-S005", f"configMaps[{i}].files.{key}: {problem}",
-                                           span=doc.span(("configMaps", i, "files", key))))
+    if problems or not isinstance(data, dict):
+        return problems  # the checks below need the shapes the schema promises
+    base = Path(doc.file).parent
+    for i, rel in enumerate(data.get("catalogs") or []):
+        problems.extend(_catalog_problems(doc, base, i, rel))
+    for i, cm in enumerate(data.get("configMaps") or []):
+        problems.extend(_config_map_problems(doc, base, i, cm))
     return problems
+
+
+def _yaml_value_problems(doc: Document, value: Any, path: tuple) -> Iterator[Diagnostic]:
+    """A config is plain YAML data: an explicit tag (``!!binary``, ``!custom``, ``!!str``), a binary value, a date
+    or a set is a diagnostic, never silently turned into some string."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _yaml_value_problems(doc, item, (*path, key))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from _yaml_value_problems(doc, item, (*path, index))
+    elif isinstance(value, bytes) or getattr(getattr(value, "tag", None), "value", None) is not None \
+            or not isinstance(value, (str, int, float, bool, type(None))):
+        what = "binary value (!!binary)" if isinstance(value, bytes) else \
+            f"value tagged {value.tag.value}" if getattr(getattr(value, "tag", None), "value", None) else \
+            f"{type(value).__name__} value"
+        yield Diagnostic("KC-S003", f"{_path_text(path)}: a {what}; the project config holds plain YAML data "
+                         "(strings, numbers, booleans, lists, mappings) without tags", span=doc.span(path))
+
+
+def _path_text(path: tuple) -> str:
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in path).lstrip(".") or "document"
+
+
+def _catalog_problems(doc: Document, base: Path, index: int, relative: str) -> list[Diagnostic]:
+    where = ("catalogs", index)
+    if not relative.endswith(CATALOG_SUFFIXES):
+        return [Diagnostic(CONFIG_FILE_PROBLEM, f"catalogs[{index}]: {relative!r} is not a catalog file "
+                           "(*.yaml or *.yml)", span=doc.span(where))]
+    try:
+        read_config_file(base, relative, limit=MAX_FILE_BYTES)
+    except ConfigFileMissing:
+        return []  # reported by whatever needs the catalog; `presets import` creates it
+    except ConfigFileProblem as problem:
+        return [Diagnostic(CONFIG_FILE_PROBLEM, f"catalogs[{index}]: {problem}", span=doc.span(where))]
+    return []
+
+
+def _config_map_problems(doc: Document, base: Path, index: int, cm: dict) -> list[Diagnostic]:
+    """Kubernetes' rules for a ConfigMap: keys by IsConfigMapKey, string values, under 1 MiB in all; and every
+    file readable by :func:`read_config_file`."""
+    problems, size = [], 0
+    data, files = cm.get("data") or {}, cm.get("files") or {}
+    for section, entries in (("data", data), ("files", files)):
+        for key in entries:
+            why = config_map_key_problem(key)
+            if why:
+                problems.append(Diagnostic(CONFIG_MAP_PROBLEM, f"configMaps[{index}].{section}: key {key!r} {why}",
+                                           span=doc.span(("configMaps", index, section, key), key=True)))
+            elif section == "files" and key in data:
+                problems.append(Diagnostic(CONFIG_MAP_PROBLEM, f"configMaps[{index}].files: key {key!r} is also "
+                                           "a key of data", span=doc.span(("configMaps", index, section, key),
+                                                                         key=True)))
+    for key, value in data.items():
+        size += len(str(key).encode()) + len(value.encode())
+    for key, rel in files.items():
+        try:
+            size += len(str(key).encode()) + len(read_config_file(base, rel, limit=MAX_CONFIG_MAP_BYTES).encode())
+        except ConfigFileProblem as problem:
+            problems.append(Diagnostic(CONFIG_FILE_PROBLEM, f"configMaps[{index}].files.{key}: {problem}",
+                                       span=doc.span(("configMaps", index, "files", key))))
+    if size > MAX_CONFIG_MAP_BYTES:
+        problems.append(Diagnostic(CONFIG_MAP_PROBLEM, f"configMaps[{index}]: {size} bytes of keys and values; "
+                                   f"Kubernetes allows at most {MAX_CONFIG_MAP_BYTES}",
+                                   span=doc.span(("configMaps", index))))
+    return problems
+
+
+def config_map_key_problem(key: object) -> str | None:
+    """Why ``key`` is not a ConfigMap key (apimachinery's IsConfigMapKey), or None."""
+    if not isinstance(key, str):
+        return f"must be a string, not {type(key).__name__}"
+    if len(key) > CONFIG_KEY_MAX:
+        return f"must be no more than {CONFIG_KEY_MAX} characters"
+    if not go_regex(CONFIG_KEY).match(key):
+        return "must consist of alphanumeric characters, '-', '_' or '.'"
+    if key in (".", "..") or key.startswith(".."):
+        return "must not be '.' or '..' or start with '..'"
+    return None
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from ..diagnostics import ToolError
+from ..goregex import go_regex
 from .derive import VllmFile, derive_vllm_flags, unsupported_architecture
 from .models import HF_ID_PATTERN, Attention, ModelEntry, Quantization
 from .quantity import GIB
@@ -47,11 +47,11 @@ QUANT_METHOD_KEYS = ("format", "quant_algo", "quant_method")
 ARCHITECTURE_BY_NAME_PREFIX = {"mistral-large-3": "MistralLarge3ForCausalLM",
                                "ministral-3": "Mistral3ForConditionalGeneration"}
 
-_MISTRAL_WEIGHTS = re.compile(r"consolidated.*\.safetensors")
-_SAFETENSORS = re.compile(r".*\.safetensors")
-_BIN = re.compile(r".*\.bin")
-_CACHE_SNAPSHOT = re.compile(r"^models--(?P<org>[^/]+?)--(?P<name>.+)$")
-_GO_INT = re.compile(r"^[+-]?[0-9]+$")
+_MISTRAL_WEIGHTS = go_regex(r"consolidated.*\.safetensors")
+_SAFETENSORS = go_regex(r".*\.safetensors")
+_BIN = go_regex(r".*\.bin")
+_CACHE_SNAPSHOT = go_regex(r"^models--(?P<org>[^/]+?)--(?P<name>.+)$")
+_GO_INT = go_regex(r"^[+-]?[0-9]+$")
 
 
 PROJECT_CATALOG_HEADER = """\
@@ -225,7 +225,7 @@ def weights_dtype_of(config: Mapping[str, Any]) -> str | None:
 
 
 def build_entry(files: ModelFiles, vllm: VllmFile) -> ModelEntry:
-    if not re.match(HF_ID_PATTERN, files.hf_id):
+    if not go_regex(HF_ID_PATTERN).match(files.hf_id):
         raise ImportFailure(f"{files.hf_id!r} is not a HuggingFace model id (org/model)")
     weights, mistral_format = select_weight_files(list(files.sizes))
     if not weights:
@@ -255,7 +255,7 @@ def model_files(source: str, *, revision: str | None = None, hf_id: str | None =
     folder = Path(source).expanduser()
     if folder.is_dir():
         return local_files(folder, hf_id)
-    if not re.match(HF_ID_PATTERN, source):
+    if not go_regex(HF_ID_PATTERN).match(source):
         raise ImportFailure(f"{source!r} is neither a model folder nor a HuggingFace model id (org/model)")
     return hub_files(source, revision=revision, token=os.environ.get("HF_TOKEN") or None)
 

@@ -8,6 +8,7 @@ diagnostics raised together as one :class:`SpecError`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from functools import cache
 from pathlib import Path
@@ -83,6 +84,25 @@ def _load(path: str | Path, kind: str) -> tuple[Document, Any]:
     return doc, validate_document(doc, kind)
 
 
+def _load_project(path: str | Path) -> tuple[Document, Any]:
+    """A project catalog: any file the config names, so its diagnostics give positions and never quote it (a
+    file that is not a catalog may hold anything)."""
+    try:
+        doc = load_document(path)
+        if not isinstance(doc.data, dict):
+            raise SpecError([Diagnostic(CATALOG_UNREADABLE, "a catalog file holds one YAML mapping (models: ...)",
+                                        file=str(path))])
+        return doc, validate_document(doc, "models")
+    except SpecError as error:
+        raise SpecError([_without_source(d) for d in error.diagnostics]) from None
+
+
+def _without_source(diagnostic: Diagnostic) -> Diagnostic:
+    if diagnostic.span is None:
+        return diagnostic
+    return dataclasses.replace(diagnostic, span=dataclasses.replace(diagnostic.span, source_line=None))
+
+
 @cache
 def builtin_models() -> ModelsFile:
     doc, models = _load(MODELS_FILE, "models")
@@ -149,7 +169,7 @@ def load_model_catalog(paths: Sequence[str | Path] = ()) -> ModelCatalog:
     sources = dict.fromkeys(entries, BUILTIN_SOURCE)
     problems: list[Diagnostic] = []
     for path in paths:
-        doc, file = _load(path, "models")
+        doc, file = _load_project(path)
         found = list(_project_problems(doc, file, builtin.transformersFamilies))
         problems.extend(found)
         if found:

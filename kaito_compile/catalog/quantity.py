@@ -7,8 +7,8 @@ byte count *up*, so ``27.31Gi`` is 29323770430 bytes (27.31 × 2^30 = 2932377042
 from __future__ import annotations
 
 import math
-import re
 from fractions import Fraction
+from ..goregex import go_regex
 
 GIB = 1 << 30
 
@@ -17,7 +17,7 @@ _MULTIPLIERS = {
     "Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40, "Pi": 1 << 50, "Ei": 1 << 60,
     "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
 }
-_QUANTITY = re.compile(r"^(?P<number>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?P<suffix>[KMGTPE]i|[kMGTPE])?$")
+_QUANTITY = go_regex(r"^(?P<number>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?P<suffix>[KMGTPE]i|[kMGTPE])?$")
 _BINARY_SUFFIXES = ("Ei", "Pi", "Ti", "Gi", "Mi", "Ki")
 
 

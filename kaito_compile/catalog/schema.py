@@ -9,6 +9,7 @@ from pathlib import Path
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel
 
+from ..goregex import schema_validator
 from ..spec.schema import dump_schema, model_schema
 from .derive import VllmFile
 from .models import ModelsFile
@@ -47,4 +48,4 @@ def validator_for(kind: str) -> Draft202012Validator:
     """The committed schema (what editors see); generated when it is absent."""
     path = SCHEMA_DIR / FILE_KINDS[kind][1]
     schema = json.loads(path.read_text()) if path.exists() else generate_schema(kind)
-    return Draft202012Validator(schema)
+    return schema_validator(schema)

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..goregex import go_regex
 from .quantity import GIB
 
 Cloud = Literal["azure", "aws", "arc"]
 CLOUDS: tuple[str, ...] = ("azure", "aws", "arc")
 
-MIG_PROFILE_PATTERN = re.compile(r"^(\d+)g\.([\d.]+)gb$")
+MIG_PROFILE_PATTERN = go_regex(r"^([0-9]+)g\.([0-9.]+)gb$")
 
 
 class _Strict(BaseModel):

@@ -6,7 +6,7 @@ atomically; ``check_tree`` reports drift without writing.
 """
 
 from .check import CheckResult, check_tree
-from .errors import InvalidTree, LayoutError, OutputError, OwnershipConflict, WriterBusy
+from .errors import InvalidTree, LayoutError, OutputError, OwnershipConflict, WriteFailed, WriterBusy
 from .layout import KUSTOMIZATION_FILE, WorkspaceOutput, render_tree, render_workspace
 from .manifest_yaml import ManifestValueError, dump_manifest
 from .ownership import LOCK_FILE
@@ -22,6 +22,7 @@ __all__ = [
     "OutputError",
     "OwnershipConflict",
     "WorkspaceOutput",
+    "WriteFailed",
     "WriteResult",
     "WriterBusy",
     "check_tree",

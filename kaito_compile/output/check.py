@@ -1,4 +1,11 @@
-"""Compare a rendered tree with ``out/`` without writing anything (the CI drift check)."""
+"""Compare a rendered tree with ``out/`` without writing anything (the CI drift check).
+
+``check`` follows ``build``'s rules and gives its diagnostics: what would make ``build`` refuse to write (a
+symlink, FIFO or device where a file is generated, a symlink where a directory is needed, a user's file at a
+generated path) is the same :class:`~.errors.OwnershipConflict`. Files are read without following a symlink or
+blocking on a FIFO, and the diff shows only bytes kaito-compile wrote: a file whose bytes are neither the ones the
+lock lists nor start with the provenance header is named, its content withheld.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +15,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..files import UnsafeFile, read_regular
 from .disk import leftovers, scan
-from .ownership import read_lock, verify_tree
+from .errors import OwnershipConflict
+from .ownership import HEADER_PREFIX, Lock, read_lock, sha256_digest, verify_tree
+
+MAX_OUTPUT_FILE_BYTES = 64 * 1024 * 1024  # far above any generated file; a bigger one is not ours
 
 _NO_NEWLINE = "\\ No newline at end of file\n"
 
@@ -28,23 +39,44 @@ class CheckResult:
 
 def check_tree(tree: Mapping[str, bytes], out_dir: Path) -> CheckResult:
     """Which files a ``write_tree(tree, out_dir)`` would create, change or leave as generated leftovers."""
+    from .write import check_conflicts
+
     verify_tree(tree)
     out_dir = Path(out_dir)
     root = display_root(out_dir)
+    state = scan(out_dir)
+    lock, _ = read_lock(out_dir)
+    left = leftovers(tree, out_dir, state, lock)
+    check_conflicts(tree, out_dir, state, lock, set(left.deletable))
     stale, missing, chunks = [], [], []
     for path, data in sorted(tree.items()):
-        target = out_dir / path
-        if not target.is_file():
+        if path not in state.entries:
             missing.append(path)
             chunks.append(_diff(None, data, f"{root}/{path}"))
-        elif (current := target.read_bytes()) != data:
+        elif (current := _read(out_dir, path)) != data:
             stale.append(path)
-            chunks.append(_diff(current, data, f"{root}/{path}"))
-    lock, _ = read_lock(out_dir)
-    left = leftovers(tree, out_dir, scan(out_dir), lock)
+            chunks.append(_diff_shown(current, data, f"{root}/{path}", lock, path))
     orphans = sorted(left.deletable + left.kept)
-    chunks.extend(_diff((out_dir / path).read_bytes(), None, f"{root}/{path}") for path in orphans)
+    chunks.extend(_diff_shown(_read(out_dir, path), None, f"{root}/{path}", lock, path) for path in orphans)
     return CheckResult(stale=stale, missing=missing, orphans=orphans, diff="".join(chunks))
+
+
+def _read(out_dir: Path, path: str) -> bytes | None:
+    """The bytes of a regular file in ``out_dir`` (None when it is too large to be one kaito-compile wrote)."""
+    try:
+        return read_regular(out_dir / path, limit=MAX_OUTPUT_FILE_BYTES)
+    except UnsafeFile as error:
+        if "limit" in error.why:
+            return None
+        raise OwnershipConflict(f"{error}, but kaito-compile generates a file there") from None
+
+
+def _diff_shown(old: bytes | None, new: bytes | None, shown: str, lock: Lock | None, path: str) -> str:
+    """The diff of a file on disk, when kaito-compile wrote its bytes; else a line naming it, content withheld."""
+    if old is not None and (old.startswith(HEADER_PREFIX.encode())
+                            or (lock is not None and lock.files.get(path) == sha256_digest(old))):
+        return _diff(old, new, shown)
+    return f"Only the name of {shown} is shown: its content was not written by kaito-compile\n"
 
 
 def display_root(out_dir: Path) -> str:

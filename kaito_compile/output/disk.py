@@ -52,8 +52,8 @@ def _scan_into(state: DiskState, directory: str, prefix: str) -> None:
 class Leftovers:
     """Generated files that the new tree no longer has."""
 
-    deletable: list[str]  # listed in the previous lock and still as generated (hash matches or header present)
-    kept: list[str]  # generated once, but edited by hand or not licensed by the lock: never deleted
+    deletable: list[str]  # listed in the previous lock with the bytes it lists: exactly as kaito-compile wrote it
+    kept: list[str]  # generated once, but edited by hand (header or not) or not licensed by the lock: never deleted
 
 
 def leftovers(tree: Mapping[str, bytes], out_dir: Path, state: DiskState, lock: Lock | None) -> Leftovers:
@@ -63,9 +63,8 @@ def leftovers(tree: Mapping[str, bytes], out_dir: Path, state: DiskState, lock: 
         target = out_dir / path
         if not stat.S_ISREG(target.lstat().st_mode):
             continue  # kaito-compile only ever generates regular files
-        generated = carries_header(target)
-        if path in listed and (generated or sha256_digest(target.read_bytes()) == listed[path]):
+        if path in listed and sha256_digest(target.read_bytes()) == listed[path]:
             deletable.append(path)
-        elif path in listed or generated:
+        elif path in listed or carries_header(target):
             kept.append(path)
     return Leftovers(deletable=deletable, kept=kept)

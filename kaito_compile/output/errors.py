@@ -19,3 +19,8 @@ class OwnershipConflict(OutputError):
 
 class WriterBusy(OutputError):
     """Another process holds the writer lock of this output directory."""
+
+
+class WriteFailed(OutputError):
+    """A system call failed while writing (a full disk, a read-only file system): the message names the path and
+    the reason. The swap is one rename, so ``out/`` is still the old tree; the staging area was removed."""

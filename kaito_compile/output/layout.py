@@ -9,11 +9,11 @@ path for as long as its object keeps its identity, and reviewers see content dif
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..goregex import go_regex
 from .errors import LayoutError
 from .manifest_yaml import dump_manifest
 from .ownership import (
@@ -25,9 +25,9 @@ from .ownership import (
 )
 
 KUSTOMIZATION_FILE = "kustomization.yaml"
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
-_KIND = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
+_DNS_LABEL = go_regex(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS_SUBDOMAIN = go_regex(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+_KIND = go_regex(r"^[A-Za-z][A-Za-z0-9]*$")
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,17 @@ place, and the next run rolls back a swap that died between those two renames. E
 Deletion is licensed only by the previous ownership lock (see :mod:`.ownership`); a file it lists that was
 edited by hand since is kept. Directories that end up empty because of a deletion are removed; directories
 the user left empty are not.
+
+A file saved into ``out/`` while a build runs lands in the tree that the swap replaces. Every entry is therefore
+signed (inode, size, mtime) when the build plans, and after the swap any entry of the replaced tree that is new or
+changed since is moved back to its path in ``out/`` (or, where the new tree generates that very path, kept in
+the sidecar's ``rescued/`` with a warning): nothing the user saved is lost.
+
+Writes are durable: before the swap the new files and their directories reach the disk (``fsync`` per file and
+directory for a small write, one ``syncfs`` of the file system for a large one, where the same guarantee costs one
+call instead of thousands), and after it the directory holding ``out/`` and the sidecar are fsynced, so a power
+loss leaves the old tree or the new one, never empty files. A failing system call (a full disk, a read-only file
+system) is a :class:`~.errors.WriteFailed` naming the path and the reason, and no staging is left behind.
 """
 
 from __future__ import annotations
@@ -22,17 +33,19 @@ import shutil
 import stat
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .disk import DiskState, leftovers, scan
-from .errors import OutputError, OwnershipConflict, WriterBusy
-from .ownership import LOCK_FILE, Lock, carries_header, read_lock, verify_tree
+from .errors import OutputError, OwnershipConflict, WriteFailed, WriterBusy
+from .ownership import LOCK_FILE, Lock, carries_header, read_lock, sha256_digest, verify_tree
 
 PAUSE_ENV = "KAITO_COMPILE_TEST_PAUSE"
 SPARE = "spare"
+RESCUED = "rescued"
+FSYNC_EACH_MAX = 32  # above this many files and directories to sync, one syncfs is cheaper than an fsync each
 DEFAULT_LOCK_TIMEOUT_S = 60.0
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
@@ -61,11 +74,32 @@ class _Plan:
     result: WriteResult
     carried: list[str]  # existing entries hard-linked into the new tree
     dirs: list[str]  # every directory of the new tree, parents first
+    signatures: dict[str, tuple[int, ...]]  # every entry of out/ when planned: what a later save would change
+
+
+SIDECAR_GITIGNORE = b"# Created by kaito-compile: its build cache and writer state are never committed.\n*\n"
 
 
 def sidecar_dir(out_dir: Path) -> Path:
-    """The directory beside ``out_dir`` that holds the writer lock and the staging area."""
+    """The directory beside ``out_dir`` that holds the writer lock, the staging area and the build cache."""
     return out_dir.parent / f".{out_dir.name}.kaito-compile"
+
+
+def make_sidecar(sidecar: Path) -> None:
+    """Create the sidecar directory with its own ``.gitignore`` (``*``, as pytest's and hypothesis' caches carry),
+    so it is never committed by accident. An existing ``.gitignore`` (or anything else there) is left alone. A
+    sidecar that is a symlink (it can be committed, or planted) is refused: writes would land wherever it points."""
+    if os.path.islink(sidecar) or (os.path.lexists(sidecar) and not os.path.isdir(sidecar)):
+        raise OwnershipConflict(f"{sidecar} is not a directory (a symlink or a file); kaito-compile keeps its lock, "
+                                "staging and cache there: remove it")
+    sidecar.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(sidecar / ".gitignore", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o644)
+    except FileExistsError:
+        return
+    with open(fd, "wb") as handle:
+        handle.write(SIDECAR_GITIGNORE)
 
 
 def write_tree(
@@ -79,46 +113,162 @@ def write_tree(
     and a directory per file and workspace (seconds for thousands of files). The CLI's ``build`` does.
     """
     verify_tree(tree)
-    out = _real_out_dir(Path(out_dir))
+    out = usable_out_dir(Path(out_dir))
     sidecar = sidecar_dir(out)
-    sidecar.mkdir(parents=True, exist_ok=True)
+    try:
+        make_sidecar(sidecar)
+        with _writer_lock(sidecar / "writer.lock", out, lock_timeout):
+            return _write_locked(tree, out, sidecar, keep_spare)
+    except OSError as error:
+        _discard_staging(sidecar)
+        raise WriteFailed(_os_reason(out_dir, error)) from None
+
+
+def _write_locked(tree: Mapping[str, bytes], out: Path, sidecar: Path, keep_spare: bool) -> WriteResult:
     spare = sidecar / SPARE
-    with _writer_lock(sidecar / "writer.lock", out, lock_timeout):
-        _pause("locked")
-        _recover(out, sidecar)
-        if not keep_spare:
-            _remove(spare)
-        plan = _plan(tree, out)
-        if plan.result.changed:
-            staging = spare if keep_spare and spare.is_dir() and out.is_dir() else sidecar / "staging"
-            if staging == spare:
-                _reconcile(tree, out, plan, spare)
-            else:
-                _build(tree, out, plan, staging)
-            _pause("staged")
-            _swap(staging, out, sidecar / "previous")
-            _pause("swapped")
-            if keep_spare:
-                _keep_as_spare(staging, sidecar / "previous", spare)
-            _remove(sidecar / "staging")
-            _remove(sidecar / "previous")
+    _pause("locked")
+    _recover(out, sidecar)
+    if not keep_spare:
+        _remove(spare)
+    plan = _plan(tree, out)
+    if not plan.result.changed:
+        return plan.result
+    staging = spare if keep_spare and spare.is_dir() and out.is_dir() else sidecar / "staging"
+    if staging == spare:
+        _reconcile(tree, out, plan, spare)
+    else:
+        _build(tree, out, plan, staging)
+    _make_durable(staging, [*plan.result.created, *plan.result.updated], plan.dirs)
+    _pause("staged")
+    _swap(staging, out, sidecar / "previous")
+    _sync_dir(out.parent)
+    _pause("swapped")
+    replaced = staging if os.path.lexists(staging) else sidecar / "previous"
+    plan.result.warnings.extend(_rescue(replaced, out, plan, tree.keys(), sidecar))
+    if keep_spare:
+        _keep_as_spare(staging, sidecar / "previous", spare)
+    _remove(sidecar / "staging")
+    _remove(sidecar / "previous")
+    _sync_dir(sidecar)
     return plan.result
 
 
-def _real_out_dir(out_dir: Path) -> Path:
+def usable_out_dir(out_dir: Path) -> Path:
+    """``out_dir`` with symlinks resolved, once it is known to be a place ``write_tree`` can replace as a whole:
+    not the working directory or one of its parents, not a file, not a mount point (a mount point cannot be
+    renamed). Checked before anything is written beside it."""
     out = Path(os.path.realpath(out_dir))
     cwd = Path.cwd().resolve()
     if out == cwd or out in cwd.parents:
         raise OutputError(f"the output directory {out_dir} contains the working directory; write elsewhere")
-    if out.exists() and not out.is_dir():
+    if os.path.lexists(out) and not out.is_dir():
         raise OwnershipConflict(f"the output directory {out_dir} exists and is not a directory")
+    if out.is_dir() and os.path.ismount(out):
+        raise OutputError(f"the output directory {out_dir} is a mount point, and kaito-compile replaces the "
+                          f"directory as a whole: write to a directory inside it (-o {Path(out_dir) / 'out'})")
     return out
+
+
+def _os_reason(out_dir: Path, error: OSError) -> str:
+    where = error.filename if error.filename is not None else out_dir
+    reason = error.strerror or str(error)
+    return f"cannot write the output directory {out_dir}: {where}: {reason}"
+
+
+def _discard_staging(sidecar: Path) -> None:
+    """After a failed write: no half-built tree stays behind (on a full disk it would only take more room)."""
+    for name in ("staging", SPARE):
+        shutil.rmtree(sidecar / name, ignore_errors=True)
+
+
+def _make_durable(staging: Path, written: list[str], dirs: list[str]) -> None:
+    """Get the new tree's files and directories onto the disk before the swap makes them ``out/``."""
+    if len(written) + len(dirs) > FSYNC_EACH_MAX and _syncfs(staging):
+        return  # one call instead of an fsync per file and directory (a tree of 1,000 workspaces has 1,000 dirs)
+    for path in written:
+        fd = os.open(staging / path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    for directory in dirs:
+        _sync_dir(staging / directory)
+    _sync_dir(staging)
+
+
+def _syncfs(path: Path) -> bool:
+    """``syncfs(2)`` on the file system holding ``path``; False where the C library lacks it."""
+    function = getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
+    if function is None:
+        return False
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        if function(fd) != 0:
+            code = ctypes.get_errno()
+            raise OSError(code, os.strerror(code), str(path))
+    finally:
+        os.close(fd)
+    return True
+
+
+def _sync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _signature(path: str) -> tuple[int, ...]:
+    info = os.lstat(path)
+    return (info.st_ino, info.st_dev, info.st_size, info.st_mtime_ns, info.st_mode)
+
+
+def _rescue(replaced: Path, out: Path, plan: _Plan, generated: Collection[str], sidecar: Path) -> list[str]:
+    """Give back what was saved into ``out/`` while this write ran (it landed in the ``replaced`` tree): every
+    entry there that is new or changed since planning goes back to its path in ``out/`` (replacing the carried
+    copy of the user's own file it was saved over), or into the sidecar's ``rescued/`` when the new tree
+    generates that path (with a warning naming both)."""
+    if not os.path.isdir(replaced) or os.path.islink(replaced):
+        return []
+    warnings = []
+    for path in sorted(scan(replaced).entries):
+        source, target = f"{replaced}/{path}", f"{out}/{path}"
+        if plan.signatures.get(path) == _signature(source) or _same_inode(source, target):
+            continue  # as planned, or a hard link of the new tree's own entry
+        free = not os.path.lexists(target) or (path in plan.carried and not os.path.isdir(target))
+        if path not in generated and free and _make_parents(out, path):
+            os.rename(source, target)
+            continue
+        rescued = sidecar / RESCUED
+        if os.path.islink(rescued) or not os.path.isdir(rescued):
+            _remove(rescued)  # a planted symlink or file there is removed, never followed
+        keep = rescued / path
+        if not _make_parents(rescued, path):
+            keep = rescued / path.replace("/", "%2F")  # something not a directory in the way: flat
+        _unlink(keep)
+        os.rename(source, keep)
+        warnings.append(f"{out / path} was saved while kaito-compile replaced {out}, and kaito-compile generates "
+                        f"that file: the saved version is kept at {keep}")
+    return warnings
+
+
+def _make_parents(root: Path, path: str) -> bool:
+    """Create the directories above ``root/path`` (and ``root``); False when a non-directory is in the way."""
+    parent = root
+    for part in ["", *path.split("/")[:-1]]:
+        parent = parent / part if part else parent
+        if os.path.islink(parent) or (os.path.lexists(parent) and not os.path.isdir(parent)):
+            return False
+        if not os.path.lexists(parent):
+            os.mkdir(parent)
+    return True
 
 
 @contextmanager
 def _writer_lock(path: Path, out: Path, timeout: float) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``path``; the kernel releases it when the process dies."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -152,8 +302,9 @@ def _plan(tree: Mapping[str, bytes], out: Path) -> _Plan:
     state = scan(out)
     lock, warning = read_lock(out)
     left = leftovers(tree, out, state, lock)
-    _check_conflicts(tree, out, state, lock, set(left.deletable))
-    created, updated, unchanged = [], [], []
+    check_conflicts(tree, out, state, lock, set(left.deletable))
+    created, updated, unchanged, warnings = [], [], [], [warning] if warning else []
+    listed = lock.files if lock else {}
     for path, data in tree.items():
         if path not in state.entries:
             created.append(path)
@@ -161,6 +312,9 @@ def _plan(tree: Mapping[str, bytes], out: Path) -> _Plan:
             unchanged.append(path)
         else:
             updated.append(path)
+            if path in listed and sha256_digest(Path(out, path).read_bytes()) != listed[path]:
+                warnings.append(f"{out / path} was edited by hand since kaito-compile wrote it; it is generated, "
+                                "so it was replaced by the generated version (keep changes in the specs)")
     carried = sorted(state.entries - set(left.deletable) - set(created) - set(updated))
     dirs = _parents_of([*carried, *tree]) | _with_parents(state.empty_dirs)
     result = WriteResult(
@@ -170,14 +324,18 @@ def _plan(tree: Mapping[str, bytes], out: Path) -> _Plan:
         unchanged=sorted(unchanged),
         kept=left.kept,
         removed_dirs=sorted(state.dirs - dirs),
-        warnings=[warning] if warning else [],
+        warnings=warnings,
     )
-    return _Plan(result=result, carried=carried, dirs=sorted(dirs, key=lambda d: (d.count("/"), d)))
+    signatures = {path: _signature(f"{out}/{path}") for path in state.entries}
+    return _Plan(result=result, carried=carried, dirs=sorted(dirs, key=lambda d: (d.count("/"), d)),
+                 signatures=signatures)
 
 
-def _check_conflicts(
+def check_conflicts(
     tree: Mapping[str, bytes], out: Path, state: DiskState, lock: Lock | None, deleting: set[str]
 ) -> None:
+    """Refuse a tree that would overwrite or shadow what kaito-compile did not generate (``check`` applies the
+    same rules, so it fails where ``build`` would)."""
     listed = lock.files if lock else {}
     remaining = state.entries - deleting
     for path in tree:
@@ -186,17 +344,19 @@ def _check_conflicts(
             raise OwnershipConflict(f"{target} is a directory, but kaito-compile generates a file there")
         blocking = sorted(parent for parent in _parents(path) if parent in remaining)
         if blocking:
-            raise OwnershipConflict(f"{out / blocking[0]} is a file, but kaito-compile needs a directory there")
+            raise OwnershipConflict(f"{out / blocking[0]} is not a directory, but kaito-compile needs a directory "
+                                    "there")
         if path not in state.entries:
             continue
         if not stat.S_ISREG(os.lstat(f"{out}/{path}").st_mode):
             raise OwnershipConflict(f"{target} is not a regular file, but kaito-compile generates a file there")
-        if path != LOCK_FILE and path not in listed and not carries_header(target) and not _same_bytes(
-            target, tree[path]
-        ):
+        # With a lock, only the files it lists are ours to overwrite; without one (deleted, damaged) the header is
+        # the only sign of a generated file.
+        ours = path in listed or (lock is None and carries_header(target))
+        if path != LOCK_FILE and not ours and not _same_bytes(target, tree[path]):
             raise OwnershipConflict(
-                f"{target} was not generated by kaito-compile (no provenance header, not in {LOCK_FILE}); "
-                "move it away or delete it, then write again"
+                f"{target} was not generated by kaito-compile (not in {LOCK_FILE}"
+                f"{'' if lock else ', no provenance header'}); move it away or delete it, then write again"
             )
 
 
@@ -335,7 +495,9 @@ def _exchange(first: Path, second: Path) -> bool:
 
 
 def _remove(path: Path) -> None:
-    if os.path.lexists(path):
+    if os.path.islink(path) or (os.path.lexists(path) and not os.path.isdir(path)):
+        os.unlink(path)  # a planted symlink or file where kaito-compile keeps a directory: never followed
+    elif os.path.lexists(path):
         shutil.rmtree(path)
 
 

@@ -54,8 +54,10 @@ def workspace_objects(tree: Mapping[str, bytes]) -> dict[str, dict[ObjectKey, di
 def _manifests(path: str, data: bytes) -> list[dict]:
     try:
         docs = [doc for doc in yaml.load_all(data, Loader=yaml.CSafeLoader) if doc is not None]
-    except yaml.YAMLError as exc:
-        raise TreeError(f"{path}: not YAML: {exc}") from None
+    except yaml.YAMLError as exc:  # where and what, never the offending line itself (it may hold anything)
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else path
+        raise TreeError(f"{where}: not YAML: {getattr(exc, 'problem', None) or type(exc).__name__}") from None
     for doc in docs:
         if not isinstance(doc, dict) or not isinstance(doc.get("kind"), str) \
                 or not isinstance((doc.get("metadata") or {}).get("name"), str):

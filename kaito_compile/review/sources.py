@@ -17,13 +17,21 @@ import tempfile
 from pathlib import Path
 
 from ..diagnostics import SpecError, ToolError
+from ..files import UnsafeFile, read_regular
 from ..gitops.layout import git_env
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 
 
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+
+
 def read_tree(directory: Path) -> dict[str, bytes]:
-    """Every manifest file under ``directory`` (hidden directories skipped), by relative posix path."""
+    """Every manifest file under ``directory`` (hidden directories skipped), by relative posix path.
+
+    The rules of ``build``'s spec discovery: symlinked directories are not entered, and a manifest that is not a
+    regular file (a symlink, a FIFO, a device, a ``/proc`` file) is a tool error naming it, never read (a FIFO would
+    hang the diff, a link to ``/dev/zero`` fill memory, a link out of the tree print what it points to)."""
     if not directory.is_dir():
         raise ToolError(f"{directory}: not a directory", code="KC-E002")
     tree = {}
@@ -32,8 +40,17 @@ def read_tree(directory: Path) -> dict[str, bytes]:
         for name in files:
             if name.endswith(MANIFEST_SUFFIXES):
                 path = Path(root) / name
-                tree[path.relative_to(directory).as_posix()] = path.read_bytes()
+                tree[path.relative_to(directory).as_posix()] = _read_manifest(path)
     return dict(sorted(tree.items()))
+
+
+def _read_manifest(path: Path) -> bytes:
+    try:
+        return read_regular(path, limit=MAX_MANIFEST_BYTES)
+    except UnsafeFile as error:
+        raise ToolError(f"{error}; diff reads only regular files", code="KC-E002") from None
+    except OSError as error:
+        raise ToolError(f"{path}: cannot read: {error.strerror}", code="KC-E002") from None
 
 
 def compile_at_revision(revision: str, paths: list[str], config_path: str | None) -> dict[str, bytes]:

@@ -7,6 +7,7 @@ import yaml
 
 from . import facts
 from ..catalog import PresetStatus
+from ..goregex import go_regex
 from .k8snames import dns1123_subdomain_errors
 from .registry import RuleContext, StopChecks, define, group
 from .resource import is_inference
@@ -180,11 +181,10 @@ def _check_max_model_len(ctx: RuleContext, path: tuple, vllm: dict[str, str]) ->
     raw = vllm.get("max-model-len", "").strip()
     if not raw:
         return None
-    try:
-        value = int(raw)
-    except ValueError:
+    if not go_regex(r"^[+-]?[0-9]+$").match(raw):  # Go's strconv.Atoi: no Unicode digits, no '_' (int() takes both)
         ctx.error(IC4, path, f"max-model-len must be an integer, got {raw!r}")
         return None
+    value = int(raw)
     model = facts.model(ctx, "inference")
     limit = model.contextLimit if model is not None else 0
     if limit and value > limit:

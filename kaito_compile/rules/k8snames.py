@@ -1,12 +1,13 @@
-"""Kubernetes name formats (apimachinery's IsDNS1123Label & co.), with the API server's wording."""
+"""Kubernetes name formats (apimachinery's IsDNS1123Label & co.), with the API server's wording; the regexes
+are Go's (anchored at the true end, ASCII only: a trailing newline or a non-ASCII letter is refused)."""
 
 from __future__ import annotations
 
-import re
+from ..goregex import go_regex
 
-_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_LABEL = go_regex(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS1035 = go_regex(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_SUBDOMAIN = go_regex(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
 def dns1123_label_errors(value: str) -> list[str]:
@@ -39,7 +40,7 @@ def dns1123_subdomain_errors(value: str) -> list[str]:
     return errors
 
 
-_LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$")
+_LABEL_NAME = go_regex(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$")
 
 
 def label_key_errors(key: str) -> list[str]:

@@ -19,6 +19,10 @@ R3 = define("R3", "names", "namespace must be a DNS-1123 label",
 R4 = define("R4", "names", "Workspace defined twice",
             "API server: a second object with the same namespace and name would replace the first; kaito-compile "
             "refuses the ambiguity")
+R5 = define("R5", "names", "cluster-scoped object name made twice",
+            "API server: NodePools, NodeClaims and Machines are cluster-scoped, so two Workspaces whose derived "
+            "names collide (team-a/coder and team/a-coder give the NodePool team-a-coder) would share one object; "
+            "kaito-compile refuses both")
 C1 = define("C1", "spec", "neither inference nor tuning",
             "webhook: 'Either Inference or Tuning must be specified, not neither'")
 C2 = define("C2", "spec", "both inference and tuning",

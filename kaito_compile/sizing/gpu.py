@@ -3,13 +3,13 @@ a MIG slice or an accelerator partition."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from ..catalog.catalog import SkuCatalog
 from ..catalog.quantity import GIB, format_binary
 from ..catalog.skus import Sku
+from ..goregex import go_regex
 
 LABEL_PRODUCT = "nvidia.com/gpu.product"
 LABEL_COUNT = "nvidia.com/gpu.count"
@@ -19,7 +19,7 @@ LABEL_CC_MINOR = "nvidia.com/cuda.compute.minor"
 LABEL_MIG_CONFIG = "nvidia.com/mig.config"
 LABEL_MIG_STATE = "nvidia.com/mig.config.state"
 
-_GO_INT = re.compile(r"^[+-]?[0-9]+$")
+_GO_INT = go_regex(r"^[+-]?[0-9]+$")
 
 
 class SizingError(Exception):

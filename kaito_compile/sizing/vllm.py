@@ -9,10 +9,10 @@ memory is unknown.
 
 from __future__ import annotations
 
-import re
 
 from ..catalog.models import ModelEntry
 from ..catalog.quantity import GIB
+from ..goregex import go_regex
 from .gpu import GpuConfig, SizingError
 
 DEFAULT_MAX_MODEL_LEN = 2048
@@ -25,7 +25,7 @@ WEIGHT_OVERHEAD_DIVISOR = 1.05
 """1 + WEIGHT_OVERHEAD_FACTOR as Go folds the constant: exactly the float64 nearest 1.05."""
 KV_OFFLOAD_OFF = "kaito-kv-cache-cpu-memory-utilization"
 
-_GO_INT = re.compile(r"^[+-]?[0-9]+$")
+_GO_INT = go_regex(r"^[+-]?[0-9]+$")
 
 
 def gpu_memory_utilization(gpu_model: str) -> str:

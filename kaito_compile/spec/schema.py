@@ -17,6 +17,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from ..diagnostics import Diagnostic
+from ..goregex import schema_validator
 from ..source import Document
 from .models import WORKSPACE_MODELS
 
@@ -80,7 +81,7 @@ def validator_for(api_version: str) -> Draft202012Validator:
     """The committed schema (what users and editors see); generated on the fly if absent."""
     path = SCHEMA_DIR / SCHEMA_FILES[api_version]
     schema = json.loads(path.read_text()) if path.exists() else generate_schema(api_version)
-    return Draft202012Validator(schema)
+    return schema_validator(schema)
 
 
 @cache

@@ -74,6 +74,7 @@ def compile_repo(repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     against the cache file ``tmp_path/cache.jsonl``, recording which spec files and workspaces it recomputed."""
     monkeypatch.chdir(repo.parent)
     cache_file = tmp_path / "cache.jsonl"
+    key = b"k" * 32
 
     def run(*, cache: bool = True) -> Compiled:
         result = Compiled(Report(), {})
@@ -91,12 +92,13 @@ def compile_repo(repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
             patch.setattr(compiler, "parse_documents", parse_documents)
             patch.setattr(_emitter(), "add", add)
             result.report, result.tree = compile_paths([repo.name], ConfigResolver(), Catalogs(),
-                                                       cache=BuildCache(cache_file) if cache else None)
+                                                       cache=BuildCache(cache_file, key) if cache else None)
         result.parsed.sort()
         result.emitted.sort()
         return result
 
     run.cache_file = cache_file
+    run.key = key
     return run
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -25,6 +24,11 @@ def rewrite_line(cache_file: Path, index: int, line: bytes) -> None:
     cache_file.write_bytes(b"\n".join(content))
 
 
+def seal(compile_repo, kind: bytes, key: bytes, body: bytes) -> bytes:
+    """The MAC the test's cache key gives an entry: a forged entry that still authenticates."""
+    return BuildCache(compile_repo.cache_file, compile_repo.key).seal(kind.decode(), key.decode(), body).encode()
+
+
 def test_a_flipped_byte_in_one_entry_recomputes_that_workspace_only(compile_repo):
     clean = compile_repo()
     index = entry_index(compile_repo.cache_file, "workspace", b'"workspace":"phi","source_file":"repo/vllm/phi.yaml"')
@@ -42,8 +46,7 @@ def test_an_entry_with_a_matching_checksum_but_the_wrong_shape_is_a_miss(compile
     index = entry_index(compile_repo.cache_file, "workspace", b'"workspace":"gemma"')
     kind, key, _, _ = lines(compile_repo.cache_file)[index].split(b" ", 3)
     body = json.dumps({"files": 3}).encode()
-    digest = hashlib.sha256(body).hexdigest().encode()
-    rewrite_line(compile_repo.cache_file, index, b" ".join([kind, key, digest, body]))
+    rewrite_line(compile_repo.cache_file, index, b" ".join([kind, key, seal(compile_repo, kind, key, body), body]))
     damaged = compile_repo()
     assert damaged.emitted == ["t/gemma"] and damaged.tree == clean.tree
 
@@ -69,22 +72,32 @@ def test_a_truncated_cache_keeps_its_intact_entries(compile_repo):
 
 def test_damaged_catalog_entries_are_loaded_again(compile_repo, repo: Path):
     clean = compile_repo()
-    body = json.dumps({"pickle": "bm90IGEgcGlja2xl"}).encode()  # valid base64, not a pickle
+    body = json.dumps({"entries": "bm90IGEgY2F0YWxvZw"}).encode()  # sealed with the right key, not a catalog
     for index, line in enumerate(lines(compile_repo.cache_file)):
         if line.startswith(b"catalog "):
             kind, key, _, _ = line.split(b" ", 3)
-            rewrite_line(compile_repo.cache_file, index,
-                         b" ".join([kind, key, hashlib.sha256(body).hexdigest().encode(), body]))
+            rewrite_line(compile_repo.cache_file, index, b" ".join([kind, key, seal(compile_repo, kind, key, body),
+                                                                    body]))
     spec = repo / "vllm" / "mistral.yaml"
     spec.write_text(spec.read_text() + "# touched\n")
     touched = compile_repo()
     assert touched.parsed == ["repo/vllm/mistral.yaml"] and touched.tree == clean.tree
     # the vllm config's catalog was loaded and stored again; the other config's entry waits for a spec that needs it
-    assert compile_repo.cache_file.read_bytes().count(b"bm90IGEgcGlja2xl") == 1
+    assert compile_repo.cache_file.read_bytes().count(b"bm90IGEgY2F0YWxvZw") == 1
 
 
 def test_a_cache_that_cannot_be_written_does_not_fail_the_build(compile_repo, tmp_path: Path):
     clean = compile_repo(cache=False)
     compile_repo.cache_file.mkdir()  # a directory where the cache file should be
     assert compile_repo().tree == clean.tree
-    assert BuildCache(compile_repo.cache_file).save(keep_unused=False) is False
+    assert BuildCache(compile_repo.cache_file, compile_repo.key).save(keep_unused=False) is False
+
+
+def test_a_catalog_read_back_from_json_equals_the_loaded_one(repo: Path):
+    from kaito_compile.cache import catalog_from_payload, catalog_payload
+    from kaito_compile.catalog import load_catalog
+    from kaito_compile.config import load_config
+
+    loaded = load_catalog(load_config(str(repo / "vllm" / "kaito-compile.yaml")))
+    assert catalog_from_payload(json.loads(json.dumps(catalog_payload(loaded)))) == loaded
+    assert catalog_from_payload({"entries": {"x": {"hfId": 3}}}) is None

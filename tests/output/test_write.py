@@ -39,7 +39,7 @@ def test_a_first_write_creates_exactly_the_tree(out: Path):
     result = write_tree(tree, out)
     assert files_of(out) == tree
     assert result.created == sorted(tree) and not (result.updated or result.deleted or result.unchanged)
-    assert sorted(p.name for p in sidecar_dir(out).iterdir()) == ["writer.lock"]
+    assert sorted(p.name for p in sidecar_dir(out).iterdir()) == [".gitignore", "writer.lock"]
 
 
 def test_an_identical_write_touches_nothing(out: Path):
@@ -119,15 +119,17 @@ def test_a_corrupt_lock_deletes_nothing_and_warns(out: Path, lock_text: str):
     assert (out / "team-a/falcon-7b/kustomization.yaml").exists()
 
 
-def test_a_listed_file_edited_by_hand_is_kept_but_one_still_carrying_the_header_is_deleted(out: Path):
+def test_a_listed_file_edited_by_hand_is_kept_even_when_it_still_carries_the_header(out: Path):
+    """Only the bytes the lock lists license a deletion: a hand edit below the provenance header is kept too."""
     write_tree(render(phi3(), falcon()), out)
     (out / "team-a/falcon-7b/service-falcon-7b.yaml").write_text("my own service now\n")
     with (out / "team-a/falcon-7b/deployment-falcon-7b.yaml").open("a") as handle:
         handle.write("# tweaked\n")
     result = write_tree(render(phi3()), out)
-    assert result.kept == ["team-a/falcon-7b/service-falcon-7b.yaml"]
-    assert "team-a/falcon-7b/deployment-falcon-7b.yaml" in result.deleted
+    assert result.kept == ["team-a/falcon-7b/deployment-falcon-7b.yaml", "team-a/falcon-7b/service-falcon-7b.yaml"]
+    assert result.deleted == ["team-a/falcon-7b/kustomization.yaml"]
     assert (out / "team-a/falcon-7b/service-falcon-7b.yaml").read_text() == "my own service now\n"
+    assert (out / "team-a/falcon-7b/deployment-falcon-7b.yaml").read_text().endswith("# tweaked\n")
 
 
 @pytest.mark.parametrize("case", ["user-file-at-generated-path", "file-where-a-directory-is-needed", "directory-at-generated-path"])
@@ -169,7 +171,7 @@ def test_the_fallback_swap_gives_the_same_result(out: Path, monkeypatch: pytest.
     result = write_tree(render(phi3(image_tag="0.0.9")), out)
     assert files_of(out) == render(phi3(image_tag="0.0.9"))
     assert result.removed_dirs == ["team-a", "team-a/falcon-7b"]
-    assert sorted(p.name for p in sidecar_dir(out).iterdir()) == ["writer.lock"]
+    assert sorted(p.name for p in sidecar_dir(out).iterdir()) == [".gitignore", "writer.lock"]
 
 
 def test_a_symlinked_out_dir_is_written_through(tmp_path: Path, out: Path):
@@ -260,7 +262,7 @@ def test_a_writer_killed_at_any_point_leaves_out_whole_or_recoverable(
     recovery = write_tree(old, out)  # the next run first repairs, then writes
     assert files_of(out) == {**old, "README.md": b"hand-written\n"}
     assert recovery.changed == (out_right_after_kill == "new")
-    assert sorted(p.name for p in sidecar_dir(out).iterdir()) == ["writer.lock"]
+    assert sorted(p.name for p in sidecar_dir(out).iterdir()) == [".gitignore", "writer.lock"]
 
 
 def test_a_second_writer_waits_for_the_lock_and_gives_up_cleanly(tmp_path: Path, out: Path):
@@ -285,7 +287,7 @@ def test_concurrent_writers_wait_for_each_other(tmp_path: Path, out: Path):
     assert not out.exists() and all(waiter.poll() is None for waiter in waiters)
     assert [finish(process) for process in (holder, *waiters)] == [0, 0, 0]
     assert files_of(out) in (second, third)
-    assert sorted(p.name for p in sidecar_dir(out).iterdir()) == ["writer.lock"]
+    assert sorted(p.name for p in sidecar_dir(out).iterdir()) == [".gitignore", "writer.lock"]
 
 
 def test_renameat2_exchange_swaps_two_directories(tmp_path: Path):

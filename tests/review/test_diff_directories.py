@@ -56,7 +56,8 @@ def test_a_file_that_is_not_a_manifest_is_a_tool_error(trees):
     (new / LLAMA / "notes.yaml").write_text("just: [a, broken")
     code, _, err = _diff("diff", str(old), str(new))
     assert code == 2
-    assert f"{LLAMA}/notes.yaml: not YAML" in err and "[KC-E002]" in err
+    assert f"{LLAMA}/notes.yaml:2:1: not YAML" in err and "[KC-E002]" in err
+    assert "a, broken" not in err  # where and what, never the line itself
 
 
 def test_a_missing_tree_is_a_tool_error(trees, tmp_path):
