@@ -33,9 +33,9 @@ test: $(VENV)/.test .tools/bin/kubectl
 	$(BIN)/python -m pytest -q
 
 # Every runtime/Dockerfile.<name> as <images.registry>/kaito-<name>:<images.tag> of examples/kaito-compile.yaml, with
-# docker or podman/buildah. Options (tools/images.py --help): ENGINE, BASE_IMAGE, WHEEL_DIR, TORCH_VARIANT,
-# TORCH_INDEX_URL, PIP_CONF, PIP_CERT (the last three default to the host's PIP_* settings).
-IMAGE_OPTIONS = $(if $(ENGINE),--engine=$(ENGINE)) $(if $(BASE_IMAGE),--base-image=$(BASE_IMAGE)) \
+# docker or podman/buildah. Options (tools/images.py --help): CONFIG (another kaito-compile.yaml), ENGINE, BASE_IMAGE,
+# WHEEL_DIR, TORCH_VARIANT, TORCH_INDEX_URL, PIP_CONF, PIP_CERT (the last three default to the host's PIP_* settings).
+IMAGE_OPTIONS = $(if $(CONFIG),--config=$(CONFIG)) $(if $(ENGINE),--engine=$(ENGINE)) $(if $(BASE_IMAGE),--base-image=$(BASE_IMAGE)) \
   $(if $(WHEEL_DIR),--wheel-dir=$(WHEEL_DIR)) $(if $(TORCH_VARIANT),--torch-variant=$(TORCH_VARIANT)) \
   $(if $(TORCH_INDEX_URL),--torch-index-url=$(TORCH_INDEX_URL)) $(if $(PIP_CONF),--pip-conf=$(PIP_CONF)) \
   $(if $(PIP_CERT),--pip-cert=$(PIP_CERT))
