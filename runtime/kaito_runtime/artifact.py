@@ -40,7 +40,6 @@ from typing import Any
 
 import httpx
 
-from kaito_runtime import safe_tar
 from kaito_runtime.layout import DOCKER_CONFIG_DIR, PULL_SECRETS_DIR
 from kaito_runtime.paths import resolve
 
@@ -512,8 +511,8 @@ def _extract_data(layer: Path, rootfs: Path) -> None:
     try:
         with tarfile.open(layer, "r:*") as tar:
             members = [m for m in tar.getmembers() if _is_data_member(m.name)]
-            safe_tar.extractall(tar, rootfs, members)  # the data filter, also on Python < 3.11.4
-    except safe_tar.FilterError as error:
+            tar.extractall(rootfs, members=members, filter="data")
+    except tarfile.FilterError as error:
         raise ArtifactError(f"refusing unsafe layer content: {error}") from error
     except tarfile.TarError as error:
         raise ArtifactError(f"layer is not a (gzip) tar archive: {error}") from error
