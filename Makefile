@@ -7,7 +7,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test check schemas docs fuzz bench images e2e clean-venv
+.PHONY: run test check schemas docs fuzz bench images e2e clean-venv system-packages
 
 # The compiler alone: a light install (no torch).
 $(VENV)/.compiler: pyproject.toml
@@ -23,13 +23,25 @@ $(VENV)/.test: pyproject.toml $(VENV)/.compiler
 .tools/bin/kubectl: tools/ensure_kubectl.py | $(VENV)/.compiler
 	$(BIN)/python tools/ensure_kubectl.py
 
+# Debian packages tests run for real: docker-registry and skopeo (tests/gitops/test_push.py pushes to a registry on
+# 127.0.0.1 and reads back with skopeo). Installed when missing and running as root (CI); otherwise those tests skip
+# and say why.
+SYSTEM_COMMANDS := docker-registry skopeo
+system-packages:
+	@missing=$$(for c in $(SYSTEM_COMMANDS); do command -v $$c >/dev/null || echo $$c; done); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing $$missing (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "note: $$missing missing and not root: the tests that need them will skip" >&2; fi
+
 run: $(VENV)/.compiler
 	$(BIN)/kaito-compile build examples -o out
 
 check: $(VENV)/.compiler
 	$(BIN)/kaito-compile check examples -o out
 
-test: $(VENV)/.test .tools/bin/kubectl
+test: $(VENV)/.test .tools/bin/kubectl system-packages
 	$(BIN)/python -m pytest -q
 
 # Every runtime/Dockerfile.<name> as <images.registry>/kaito-<name>:<images.tag> of examples/kaito-compile.yaml, with

@@ -293,10 +293,13 @@ _register_catalog_commands()
 
 def _register_review_and_gitops_commands() -> None:
     from .gitops.cli import gitops
+    from .gitops.delivery_cli import push, render
     from .review.cli import diff
 
     cli.add_command(diff)
     cli.add_command(gitops)
+    cli.add_command(render)
+    cli.add_command(push)
 
 
 _register_review_and_gitops_commands()

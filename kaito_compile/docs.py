@@ -17,7 +17,8 @@ OTHER_CODES = [
     ("KC-N001", "note: document ignored (not a kaito.sh Workspace)"),
     ("KC-N002", "note: kaito.sh object other than Workspace ignored"),
     ("KC-N003", "warning: a file with no YAML documents (empty, or comments only)"),
-    ("KC-E001…E010", "tool errors (exit code 2): unreadable paths, bad git revisions, output directory problems"),
+    ("KC-E001…E010", "tool errors (exit code 2): unreadable paths, bad git revisions, output directory problems, "
+                     "registry errors (KC-E005)"),
 ]
 
 

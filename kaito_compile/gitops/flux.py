@@ -13,7 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .flux_artifact import FLUX_CONTENT
+
 API_VERSION = "kustomize.toolkit.fluxcd.io/v1"
+SOURCE_API_VERSION = "source.toolkit.fluxcd.io/v1"
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,7 @@ class FluxOptions:
     interval: str
     repo_path: str  # the output directory inside the repository, "" for its root
     depends_on: tuple[str, ...] = ()  # "name" or "namespace/name" of Kustomizations every workspace waits for
+    source_kind: str = "GitRepository"  # or OCIRepository: the tree pushed by `kaito-compile push`
 
 
 def kustomizations(names: dict[str, str], options: FluxOptions) -> list[dict]:
@@ -32,7 +36,7 @@ def kustomizations(names: dict[str, str], options: FluxOptions) -> list[dict]:
 
 
 def kustomization(directory: str, name: str, options: FluxOptions) -> dict:
-    source = {"kind": "GitRepository", "name": options.source}
+    source = {"kind": options.source_kind, "name": options.source}
     if options.source_namespace:
         source["namespace"] = options.source_namespace
     spec = {
@@ -54,3 +58,28 @@ def kustomization(directory: str, name: str, options: FluxOptions) -> dict:
 def _reference(dependency: str) -> dict[str, str]:
     namespace, _, name = dependency.rpartition("/")
     return {"name": name, "namespace": namespace} if namespace else {"name": name}
+
+
+def oci_repository(url: str, tag: str, options: FluxOptions, *, secret: str | None = None,
+                   insecure: bool = False) -> dict:
+    """The ``OCIRepository`` pulling the artifact ``kaito-compile push`` published at ``url:tag``.
+
+    The layer selector names the media type ``push`` gives the tree's tarball, so Flux extracts that layer
+    whatever else the artifact gains (a signature, an SBOM). Workspace paths are relative to the artifact's root.
+    """
+    spec: dict = {
+        "interval": options.interval,
+        "layerSelector": {"mediaType": FLUX_CONTENT, "operation": "extract"},
+        "ref": {"tag": tag},
+        "url": url,
+    }
+    if secret:
+        spec["secretRef"] = {"name": secret}
+    if insecure:
+        spec["insecure"] = True
+    return {
+        "apiVersion": SOURCE_API_VERSION,
+        "kind": "OCIRepository",
+        "metadata": {"name": options.source, "namespace": options.namespace},
+        "spec": spec,
+    }

@@ -45,6 +45,9 @@ CRD_FILES = {
     ("kustomize.toolkit.fluxcd.io/v1", "Kustomization"): (
         "fluxcd-kustomize-controller/config/crd/bases/kustomize.toolkit.fluxcd.io_kustomizations.yaml"
     ),
+    ("source.toolkit.fluxcd.io/v1", "OCIRepository"): (
+        "fluxcd-source-controller/config/crd/bases/source.toolkit.fluxcd.io_ocirepositories.yaml"
+    ),
 }
 
 _DEFINITIONS_URI = "https://kubernetes.io/api/_definitions.json"

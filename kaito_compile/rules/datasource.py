@@ -10,7 +10,7 @@ import ipaddress
 import re
 from urllib.parse import urlsplit
 
-from .imageref import InvalidReference, parse_docker_ref
+from kaito_runtime.imageref import InvalidReference, parse_docker_ref
 
 _BLOCKED_HOSTS = ("localhost", "metadata.google.internal", "metadata.google", "instance-data.ec2.internal")
 _FORBIDDEN_CHARS = re.compile(r"[\x00-\x20\x7f]")

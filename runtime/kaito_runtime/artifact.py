@@ -12,8 +12,13 @@ images built with docker (multi-platform indexes are resolved to linux/amd64).
 Credentials: ``auths`` entries of ``$DOCKER_CONFIG/config.json`` (``DOCKER_CONFIG`` defaults to
 ``/mnt/docker-config``, where the compiled pusher mounts the push secret) and of every
 ``/mnt/pull-secrets/<volume>/<secret>.json`` (the pullers' secret volumes, see ``kaito_runtime.layout``); the
-registry's Bearer token or Basic challenge decides how they are used. Registries are reached over https;
-tests set ``KAITO_ARTIFACT_ALLOW_PLAIN_HTTP_LOOPBACK=1`` to use plain http to a registry on 127.0.0.1.
+registry's Bearer token or Basic challenge decides how they are used.
+
+Network: registries, their token realms and every redirect (blob storage) are reached over https, at public
+addresses only, connecting to exactly the address vetted (``kaito_runtime.egress``, the fetcher's rules).
+Tests set ``KAITO_ARTIFACT_ALLOW_PLAIN_HTTP_LOOPBACK=1`` to reach a registry on 127.0.0.1, over plain http;
+no compiled manifest sets it. Layers are unpacked by ``kaito_runtime.layers``: nothing is written or linked
+outside ``--dest``.
 """
 
 from __future__ import annotations
@@ -23,7 +28,6 @@ import base64
 import binascii
 import gzip
 import hashlib
-import ipaddress
 import json
 import logging
 import os
@@ -37,15 +41,18 @@ from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
+from kaito_runtime.egress import EgressPolicy, UnsafeDestination, guarded_client, is_loopback_host
+from kaito_runtime.imageref import ImageReference, InvalidReference, parse_normalized
+from kaito_runtime.layers import DATA_DIR, UnsafeLayer, extract_data
 from kaito_runtime.layout import DOCKER_CONFIG_DIR, PULL_SECRETS_DIR
 from kaito_runtime.paths import resolve
 
 log = logging.getLogger("kaito_runtime.artifact")
 
-DATA_DIR = "data"
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 MODEL_NAME_ANNOTATION = "sh.kaito.model.name"
 PLAIN_HTTP_ENV = "KAITO_ARTIFACT_ALLOW_PLAIN_HTTP_LOOPBACK"
@@ -60,6 +67,7 @@ _INDEX_TYPES = (OCI_INDEX, DOCKER_MANIFEST_LIST)
 _MANIFEST_ACCEPT = ", ".join((OCI_MANIFEST, DOCKER_MANIFEST, OCI_INDEX, DOCKER_MANIFEST_LIST))
 _TIMEOUT = httpx.Timeout(120.0, connect=30.0)
 _CHUNK = 1 << 20
+MAX_REDIRECTS = 5
 
 
 class ArtifactError(RuntimeError):
@@ -68,80 +76,44 @@ class ArtifactError(RuntimeError):
 
 # --- references ------------------------------------------------------------------------------------
 
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-_DOMAIN = rf"(?:localhost|\[[0-9a-fA-F:]+\]|{_LABEL}(?:\.{_LABEL})*)(?::\d{{1,5}})?"
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_REFERENCE = re.compile(
-    rf"^(?:(?P<registry>{_DOMAIN})/)?(?P<repository>{_COMPONENT}(?:/{_COMPONENT})*)"
-    r"(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
-)
 
-
-@dataclass(frozen=True)
-class ImageReference:
-    """``registry/repository:tag`` or ``...@sha256:...``, normalised the way docker does (docker.io/library)."""
-
-    registry: str
-    repository: str
-    tag: str | None
-    digest: str | None
-
-    @classmethod
-    def parse(cls, text: str) -> ImageReference:
-        match = _REFERENCE.match(text)
-        if not match:
-            raise ArtifactError(f"{text!r} is not a valid image reference")
-        registry, repository = match["registry"], match["repository"]
-        if registry is None or ("." not in registry and ":" not in registry and registry != "localhost"):
-            # docker's rule: a first component without '.' or ':' is part of the repository on docker.io
-            if registry and not re.fullmatch(_COMPONENT, registry):
-                raise ArtifactError(f"{text!r} is not a valid image reference")
-            repository = f"{registry}/{repository}" if registry else repository
-            registry = "docker.io"
-        if registry == "docker.io" and "/" not in repository:
-            repository = f"library/{repository}"
-        if not match["tag"] and not match["digest"]:
-            raise ArtifactError(f"{text!r} names no tag or digest; refusing the implicit 'latest'")
-        return cls(registry=registry, repository=repository, tag=match["tag"], digest=match["digest"])
-
-    @property
-    def reference(self) -> str:
-        """What the manifest URL ends in: the digest when there is one, else the tag."""
-        return self.digest or self.tag or ""
-
-    @property
-    def api_host(self) -> str:
-        return "registry-1.docker.io" if self.registry == "docker.io" else self.registry
-
-    def __str__(self) -> str:
-        tag = f":{self.tag}" if self.tag else ""
-        digest = f"@{self.digest}" if self.digest else ""
-        return f"{self.registry}/{self.repository}{tag}{digest}"
-
-
-def _host_without_port(host: str) -> str:
-    if host.startswith("["):
-        return host[1 : host.index("]")]
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-
-
-def _is_loopback(host: str) -> bool:
-    name = _host_without_port(host).lower()
-    if name == "localhost":
-        return True
+def parse_image(text: str) -> ImageReference:
+    """The reference as Kaito parses it (``kaito_runtime.imageref``), with a tag or a sha256 digest: the
+    implicit ``latest`` is refused, and only a digest this puller can verify is accepted."""
     try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
+        reference = parse_normalized(text)
+    except InvalidReference as error:
+        raise ArtifactError(f"{text!r} is not a valid image reference: {error}") from error
+    if not reference.tag and not reference.digest:
+        raise ArtifactError(f"{text!r} names no tag or digest; refusing the implicit 'latest'")
+    if reference.digest and not reference.digest.startswith("sha256:"):
+        raise ArtifactError(f"{text!r}: only sha256 digests can be verified")
+    return reference
+
+
+def manifest_reference(reference: ImageReference) -> str:
+    """What the manifest URL ends in: the digest when there is one, else the tag."""
+    return reference.digest or reference.tag or ""
+
+
+def api_host(reference: ImageReference) -> str:
+    return "registry-1.docker.io" if reference.domain == "docker.io" else reference.domain
 
 
 def plain_http_allowed(host: str) -> bool:
-    return os.environ.get(PLAIN_HTTP_ENV) == "1" and _is_loopback(host)
+    """Test-only: plain http to a loopback registry (``host`` may carry a port)."""
+    return os.environ.get(PLAIN_HTTP_ENV) == "1" and is_loopback_host(urlsplit(f"//{host}").hostname or "")
+
+
+def egress_policy() -> EgressPolicy:
+    """Public https registries and storage; loopback (and plain http to it) only with the test variable."""
+    return EgressPolicy(plain_http=False, allow_loopback=os.environ.get(PLAIN_HTTP_ENV) == "1")
 
 
 def registry_base_url(reference: ImageReference) -> str:
-    scheme = "http" if plain_http_allowed(reference.api_host) else "https"
-    return f"{scheme}://{reference.api_host}"
+    host = api_host(reference)
+    scheme = "http" if plain_http_allowed(host) else "https"
+    return f"{scheme}://{host}"
 
 
 # --- credentials -----------------------------------------------------------------------------------
@@ -248,18 +220,11 @@ class RegistryAuth(httpx.Auth):
                 return
 
     def _token_request(self, params: dict[str, str], credential: Credential | None) -> httpx.Request:
+        """The realm is vetted like every URL the client requests (https, public address) before it is sent."""
         realm = params.get("realm", "")
-        _check_realm(realm)
         query = {key: value for key, value in (("service", params.get("service")), ("scope", self.scope)) if value}
         headers = {"Authorization": credential.basic_header()} if credential else {}
         return httpx.Request("GET", realm, params=query, headers=headers)
-
-
-def _check_realm(realm: str) -> None:
-    url = httpx.URL(realm)
-    if url.scheme == "https" or (url.scheme == "http" and plain_http_allowed(url.netloc.decode())):
-        return
-    raise ArtifactError(f"registry token realm {realm!r} is not https; refusing to send credentials")
 
 
 def _token(response: httpx.Response) -> str:
@@ -293,14 +258,17 @@ class Registry:
 
     def __init__(self, reference: ImageReference, actions: str, credentials: Sequence[Credential]):
         self.reference = reference
-        scope = f"repository:{reference.repository}:{actions}"
-        self.client = httpx.Client(
+        self.host = api_host(reference)
+        scope = f"repository:{reference.path}:{actions}"
+        self.client = guarded_client(
+            egress_policy(),
             base_url=registry_base_url(reference),
             auth=RegistryAuth(credentials, scope),
             timeout=_TIMEOUT,
             follow_redirects=True,
+            max_redirects=MAX_REDIRECTS,
         )
-        self.prefix = f"/v2/{reference.repository}"
+        self.prefix = f"/v2/{reference.path}"
 
     def __enter__(self) -> Registry:
         return self
@@ -311,20 +279,22 @@ class Registry:
     def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         try:
             return self.client.request(method, url, **kwargs)
+        except UnsafeDestination as error:
+            raise ArtifactError(f"refusing to connect: {error}") from error
         except httpx.HTTPError as error:
-            raise ArtifactError(f"{self.reference.api_host}: {type(error).__name__}: {error}") from error
+            raise ArtifactError(f"{self.host}: {type(error).__name__}: {error}") from error
 
     def manifest(self, reference: str) -> tuple[str, bytes]:
         """Media type and body of a manifest; one fetched by digest must match that digest."""
         url = f"{self.prefix}/manifests/{reference}"
         response = self._request("GET", url, headers={"Accept": _MANIFEST_ACCEPT})
-        _expect(response, 200, f"get manifest {self.reference.repository}:{reference}")
+        _expect(response, 200, f"get manifest {self.reference.path}:{reference}")
         if reference.startswith("sha256:") and "sha256:" + hashlib.sha256(response.content).hexdigest() != reference:
             raise ArtifactError(f"manifest {reference} does not match its digest; refusing tampered content")
         return response.headers.get("content-type", "").split(";")[0], response.content
 
     def put_manifest(self, manifest: Blob) -> None:
-        url = f"{self.prefix}/manifests/{self.reference.reference}"
+        url = f"{self.prefix}/manifests/{manifest_reference(self.reference)}"
         response = self._request("PUT", url, content=manifest.data, headers={"Content-Type": manifest.media_type})
         _expect(response, 201, f"push manifest {self.reference}")
 
@@ -358,8 +328,10 @@ class Registry:
                     for chunk in response.iter_raw(_CHUNK):
                         hasher.update(chunk)
                         sink.write(chunk)
+        except UnsafeDestination as error:
+            raise ArtifactError(f"refusing to connect: {error}") from error
         except httpx.HTTPError as error:
-            raise ArtifactError(f"{self.reference.api_host}: {type(error).__name__}: {error}") from error
+            raise ArtifactError(f"{self.host}: {type(error).__name__}: {error}") from error
         if f"sha256:{hasher.hexdigest()}" != digest:
             raise ArtifactError(f"blob {digest} does not match its digest; refusing corrupted or tampered content")
 
@@ -450,13 +422,13 @@ def wait_for(marker: Path, poll_interval_s: float) -> None:
 
 
 def push(image: str, source: str, marker: str, *, model_name: str | None, poll_interval_s: float) -> None:
-    reference = ImageReference.parse(image)
+    reference = parse_image(image)
     wait_for(resolve(marker), poll_interval_s)
     with tempfile.TemporaryDirectory(prefix="kaito-push-") as workdir:
         layer, diff_id = adapter_layer(resolve(source), Path(workdir))
         config = image_config(diff_id)
         manifest = image_manifest(config, layer, model_name)
-        credentials = credentials_for(reference.registry, docker_config_files())
+        credentials = credentials_for(reference.domain, docker_config_files())
         with Registry(reference, "pull,push", credentials) as registry:
             registry.push_blob(config)
             registry.push_blob(layer)
@@ -466,14 +438,14 @@ def push(image: str, source: str, marker: str, *, model_name: str | None, poll_i
 
 def pull(image: str, dest: str) -> Path:
     """Put the ``data/`` folder of ``image`` into ``dest`` (created if needed); return ``dest``."""
-    reference = ImageReference.parse(image)
+    reference = parse_image(image)
     target = resolve(dest)
     target.mkdir(parents=True, exist_ok=True)
-    credentials = credentials_for(reference.registry, docker_config_files())
+    credentials = credentials_for(reference.domain, docker_config_files())
     with Registry(reference, "pull", credentials) as registry, tempfile.TemporaryDirectory(
         prefix=".kaito-pull-", dir=target
     ) as staging:
-        layers = _image_layers(registry, reference.reference)
+        layers = _image_layers(registry, manifest_reference(reference))
         for number, digest in enumerate(layers):
             blob_path = Path(staging) / f"layer-{number}"
             registry.download_blob(digest, blob_path)
@@ -506,25 +478,19 @@ def _platform_manifest_digest(index: dict[str, Any]) -> str:
 
 
 def _extract_data(layer: Path, rootfs: Path) -> None:
-    """Unpack the layer's ``data/`` entries with tarfile's ``data`` filter (no absolute paths, ``..``,
-    links leaving the tree, devices or setuid bits)."""
+    """Unpack the layer's ``data/`` entries with ``kaito_runtime.layers`` (nothing written or linked outside)."""
     try:
-        with tarfile.open(layer, "r:*") as tar:
-            members = [m for m in tar.getmembers() if _is_data_member(m.name)]
-            tar.extractall(rootfs, members=members, filter="data")
-    except tarfile.FilterError as error:
+        extract_data(layer, rootfs)
+    except UnsafeLayer as error:
         raise ArtifactError(f"refusing unsafe layer content: {error}") from error
     except tarfile.TarError as error:
         raise ArtifactError(f"layer is not a (gzip) tar archive: {error}") from error
-
-
-def _is_data_member(name: str) -> bool:
-    path = name.removeprefix("./").removeprefix("/")
-    return (path == DATA_DIR or path.startswith(f"{DATA_DIR}/")) and not Path(path).name.startswith(".wh.")
+    except OSError as error:
+        raise ArtifactError(f"cannot unpack the layer: {error.strerror}: {error.filename}") from error
 
 
 def _move_children(source: Path, target: Path, image: str) -> None:
-    if not source.is_dir():
+    if not source.is_dir() or source.is_symlink():
         raise ArtifactError(f"{image} has no /{DATA_DIR} folder; Kaito images keep their files under /{DATA_DIR}")
     for child in source.iterdir():
         destination = target / child.name

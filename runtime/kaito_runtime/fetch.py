@@ -3,20 +3,20 @@
 ``python3 -m kaito_runtime.fetch --dest=/mnt/data --url=<url> [--url=<url> ...]``
 
 Each URL is saved as ``<dest>/<last path segment>`` (query and fragment dropped), as Kaito's curl script does.
-Only http(s) URLs to public addresses are fetched: hosts named localhost or a cloud metadata endpoint, and
-hosts whose addresses are loopback, private, link-local, multicast or otherwise not global, are refused,
-both for the URL given and for every redirect it leads to. Tests set ``KAITO_FETCH_ALLOW_LOOPBACK=1`` to
-reach a server on 127.0.0.1. Failed attempts are retried; a download must answer 200 with a non-empty body.
+Only http(s) URLs to public addresses are fetched, and the connection goes to the address that was vetted
+(``kaito_runtime.egress``): hosts named localhost or a cloud metadata endpoint, and hosts whose addresses are
+loopback, private, link-local, multicast or otherwise not global, are refused, both for the URL given and for
+every redirect it leads to (at most 5). Tests set ``KAITO_FETCH_ALLOW_LOOPBACK=1`` to reach a server on
+127.0.0.1; no compiled manifest sets it. Failed attempts are retried; a download must answer 200 with a
+non-empty body.
 """
 
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import logging
 import os
 import posixpath
-import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -25,12 +25,13 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 
+from kaito_runtime import egress
+from kaito_runtime.egress import EgressPolicy, UnsafeDestination, guarded_client, redact
 from kaito_runtime.paths import resolve
 
 log = logging.getLogger("kaito_runtime.fetch")
 
 ALLOW_LOOPBACK_ENV = "KAITO_FETCH_ALLOW_LOOPBACK"
-METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata.google", "instance-data.ec2.internal"})
 MAX_REDIRECTS = 5
 CHUNK_BYTES = 1 << 20
 TIMEOUT = httpx.Timeout(60.0, connect=30.0)
@@ -48,60 +49,25 @@ def loopback_allowed() -> bool:
     return os.environ.get(ALLOW_LOOPBACK_ENV) == "1"
 
 
-def check_url(url: str, *, allow_loopback: bool) -> None:
-    """Refuse anything but http(s) URLs with a host that is not local or a metadata endpoint by name or literal."""
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https"):
-        raise FetchError(f"{redact(url)}: only http and https URLs are fetched")
-    host = (parts.hostname or "").rstrip(".").lower()
-    if not host:
-        raise FetchError(f"{redact(url)}: the URL has no host")
-    local_name = host == "localhost" or host.endswith(".localhost")
-    if host in METADATA_HOSTS or (local_name and not allow_loopback):
-        raise FetchError(f"{redact(url)}: must not target a local or metadata endpoint")
+def policy() -> EgressPolicy:
+    """Public http(s) hosts; loopback too when the test-only variable is set."""
+    return EgressPolicy(plain_http=True, allow_loopback=loopback_allowed())
+
+
+def check_url(url: str) -> None:
+    """The static checks (scheme, host name, IP literal) as a FetchError, before anything is fetched."""
     try:
-        literal = ipaddress.ip_address(host)
-    except ValueError:
-        return
-    check_address(literal, url, allow_loopback=allow_loopback)
-
-
-def check_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address, url: str, *, allow_loopback: bool) -> None:
-    mapped = getattr(address, "ipv4_mapped", None)
-    address = mapped or address
-    if allow_loopback and address.is_loopback:
-        return
-    if not address.is_global or address.is_multicast:
-        raise FetchError(f"{redact(url)}: must not target a loopback, private, link-local or other non-public address")
-
-
-def check_resolved_host(url: str, *, allow_loopback: bool) -> None:
-    """Every address the host resolves to must be public (catches ``127.1``, ``2130706433``, DNS names)."""
-    parts = urlsplit(url)
-    try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
-    except socket.gaierror as error:
-        raise RetryableFetchError(f"{redact(url)}: cannot resolve {parts.hostname}: {error}") from error
-    for info in infos:
-        check_address(ipaddress.ip_address(info[4][0].split("%")[0]), url, allow_loopback=allow_loopback)
+        egress.check_url(url, policy())
+    except UnsafeDestination as error:
+        raise FetchError(str(error)) from error
 
 
 def file_name(url: str) -> str:
-    """The last path segment, decoded; it must name a file, not climb or be empty."""
+    """The last path segment, decoded; it must name a file, not climb or be empty (call after check_url)."""
     name = unquote(posixpath.basename(urlsplit(url).path))
     if name in ("", ".", "..") or "/" in name or "\\" in name or "\0" in name:
         raise FetchError(f"{redact(url)}: the URL path does not end in a file name")
     return name
-
-
-def redact(url: str) -> str:
-    """The URL without credentials, query or fragment (they may hold tokens), for messages and logs."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 def download(client: httpx.Client, url: str, dest: Path, *, attempts: int, retry_delay_s: float) -> Path:
@@ -123,21 +89,31 @@ def download(client: httpx.Client, url: str, dest: Path, *, attempts: int, retry
 
 
 def _download_once(client: httpx.Client, url: str, target: Path) -> None:
-    allow_loopback = loopback_allowed()
+    """One attempt; redirects are followed here, one hop at a time, each hop through the guarded client."""
     current = url
     for _ in range(MAX_REDIRECTS + 1):
-        check_url(current, allow_loopback=allow_loopback)
-        check_resolved_host(current, allow_loopback=allow_loopback)
         try:
             with client.stream("GET", current) as response:
                 if response.is_redirect:
-                    current = urljoin(current, response.headers["location"])
+                    current = _next_hop(current, response.headers["location"])
                     continue
                 _save_body(response, current, target)
                 return
+        except UnsafeDestination as error:
+            raise FetchError(str(error)) from error
         except httpx.TransportError as error:
             raise RetryableFetchError(f"{redact(current)}: {type(error).__name__}: {error}") from error
     raise FetchError(f"{redact(url)}: more than {MAX_REDIRECTS} redirects")
+
+
+def _next_hop(current: str, location: str) -> str:
+    """The redirect target; it is vetted like the first URL when it is requested."""
+    try:
+        target = urljoin(current, location)
+        httpx.URL(target)
+    except (ValueError, httpx.InvalidURL) as error:
+        raise FetchError(f"{redact(current)}: redirects to an invalid URL ({error})") from error
+    return target
 
 
 def _save_body(response: httpx.Response, url: str, target: Path) -> None:
@@ -192,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     dest = resolve(args.dest)
     dest.mkdir(parents=True, exist_ok=True)
-    with httpx.Client(follow_redirects=False, timeout=TIMEOUT) as client:
+    with guarded_client(policy(), follow_redirects=False, timeout=TIMEOUT) as client:
         for url in targets:
             try:
                 download(client, url, dest, attempts=args.attempts, retry_delay_s=args.retry_delay_s)
@@ -206,7 +182,7 @@ def _checked_targets(urls: list[str]) -> list[str]:
     """Validate every URL before fetching any, and refuse two URLs that would write the same file."""
     names: dict[str, str] = {}
     for url in urls:
-        check_url(url, allow_loopback=loopback_allowed())
+        check_url(url)
         name = file_name(url)
         if name in names:
             raise FetchError(f"{redact(url)} and {redact(names[name])} would both be saved as {name}")

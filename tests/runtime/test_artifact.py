@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from kaito_runtime import artifact
-from kaito_runtime.artifact import ArtifactError, Credential, ImageReference, credentials_for, registry_base_url
+from kaito_runtime.artifact import ArtifactError, Credential, credentials_for, parse_image, registry_base_url
 from kaito_runtime.layout import PULL_SECRETS_DIR
 
 USER, PASSWORD = "kaito-pusher", "s3cret-Pa55"
@@ -53,6 +53,9 @@ class OciRegistry:
     tokens: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
     token_scopes: list[str] = field(default_factory=list)
     address: str = ""
+    realm: str | None = None  # the token realm to announce (default: this registry's /token)
+    blob_redirect: str | None = None  # redirect blob GETs to this URL + digest, as registries do to storage
+    storage_hits: int = 0
 
     def add_image(self, repository: str, tag: str, layers: list[bytes], *, media_type: str = artifact.OCI_MANIFEST,
                   config: bytes = b"{}") -> str:
@@ -102,6 +105,9 @@ class _RegistryHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if url.path == "/token":
             return self._issue_token(parse_qs(url.query))
+        if url.path.startswith("/storage/"):
+            self.state.storage_hits += 1
+            return self._reply(200, self.state.blobs[url.path.removeprefix("/storage/")])
         match = _UPLOAD.match(url.path) or _BLOB.match(url.path) or _MANIFEST.match(url.path)
         if not match:
             return self._reply(404, b'{"errors":[{"code":"NAME_UNKNOWN","message":"no route"}]}')
@@ -126,7 +132,7 @@ class _RegistryHandler(BaseHTTPRequestHandler):
         if self.state.auth == "basic":
             challenge = 'Basic realm="test-registry"'
         else:
-            realm = f"http://{self.state.address}/token"
+            realm = self.state.realm or f"http://{self.state.address}/token"
             challenge = f'Bearer realm="{realm}",service="test-registry",scope="repository:{repository}:{action}"'
         self._reply(401, b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}',
                     {"WWW-Authenticate": challenge})
@@ -154,6 +160,8 @@ class _RegistryHandler(BaseHTTPRequestHandler):
     def _blob(self, digest: str) -> None:
         if digest not in self.state.blobs:
             return self._reply(404, b'{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown"}]}')
+        if self.state.blob_redirect:
+            return self._reply(307, b"", {"Location": self.state.blob_redirect + digest})
         data = self.state.blobs[digest]
         self._reply(200, data[:-1] + b"!" if self.state.corrupt_blobs else data)
 
@@ -386,19 +394,20 @@ def test_push_refuses_an_output_without_the_adapter_files(registry, runtime_root
 
 def test_plain_http_is_only_for_loopback_registries_with_the_test_flag(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(artifact.PLAIN_HTTP_ENV, raising=False)
-    assert registry_base_url(ImageReference.parse("127.0.0.1:5000/a:1")) == "https://127.0.0.1:5000"
+    assert registry_base_url(parse_image("127.0.0.1:5000/a:1")) == "https://127.0.0.1:5000"
     monkeypatch.setenv(artifact.PLAIN_HTTP_ENV, "1")
-    assert registry_base_url(ImageReference.parse("127.0.0.1:5000/a:1")) == "http://127.0.0.1:5000"
-    assert registry_base_url(ImageReference.parse("localhost:5000/a:1")) == "http://localhost:5000"
-    assert registry_base_url(ImageReference.parse("[::1]:5000/a:1")) == "http://[::1]:5000"
-    assert registry_base_url(ImageReference.parse("10.0.0.5:5000/a:1")) == "https://10.0.0.5:5000"
-    assert registry_base_url(ImageReference.parse("myacr.azurecr.io/a:1")) == "https://myacr.azurecr.io"
+    assert registry_base_url(parse_image("127.0.0.1:5000/a:1")) == "http://127.0.0.1:5000"
+    assert registry_base_url(parse_image("localhost:5000/a:1")) == "http://localhost:5000"
+    assert registry_base_url(parse_image("[::1]:5000/a:1")) == "http://[::1]:5000"
+    assert registry_base_url(parse_image("10.0.0.5:5000/a:1")) == "https://10.0.0.5:5000"
+    assert registry_base_url(parse_image("myacr.azurecr.io/a:1")) == "https://myacr.azurecr.io"
 
 
-def test_without_the_flag_a_plain_http_registry_is_not_spoken_to(registry, runtime_root, monkeypatch):
+def test_without_the_flag_a_loopback_registry_is_not_spoken_to(registry, runtime_root, monkeypatch):
+    """Without the test variable a registry on 127.0.0.1 is refused before any connection (the SSRF rules)."""
     monkeypatch.delenv(artifact.PLAIN_HTTP_ENV)
     registry.add_image("public/adapters", "1", [_gzip_tar({"data/x": b"x"})])
-    with pytest.raises(ArtifactError, match="ConnectError|SSL|TLS"):
+    with pytest.raises(ArtifactError, match="refusing to connect: .*non-public address"):
         artifact.pull(f"{registry.address}/public/adapters:1", "/pulled")
     assert registry.token_scopes == []
 
@@ -411,19 +420,22 @@ def test_without_the_flag_a_plain_http_registry_is_not_spoken_to(registry, runti
         ("contosoacr.azurecr.io/phi-3-qlora:0.0.1", ("contosoacr.azurecr.io", "phi-3-qlora", "0.0.1", None)),
         ("localhost:5000/a/b/c:v1", ("localhost:5000", "a/b/c", "v1", None)),
         ("ghcr.io/o/a@sha256:" + "a" * 64, ("ghcr.io", "o/a", None, "sha256:" + "a" * 64)),
+        ("UPPER/case:1", ("UPPER", "case", "1", None)),  # an upper-case first component is a domain, as in docker
     ],
 )
 def test_image_references_are_normalised_like_docker(text: str, expected: tuple) -> None:
-    parsed = ImageReference.parse(text)
-    assert (parsed.registry, parsed.repository, parsed.tag, parsed.digest) == expected
+    parsed = parse_image(text)
+    assert (parsed.domain, parsed.path, parsed.tag, parsed.digest) == expected
 
 
 @pytest.mark.parametrize(
-    "text", ["ghcr.io/o/a", "UPPER/case:1", "a b:1", "ghcr.io/o/a:bad tag", "https://ghcr.io/a:1", ""]
+    "text",
+    ["ghcr.io/o/a", "docker.io/UPPER/case:1", "a b:1", "ghcr.io/o/a:bad tag", "https://ghcr.io/a:1", "",
+     "ghcr.io/o/a:1\n", "ghcr.io/o/a:1\u00e9", "ghcr.io/o/a@sha512:" + "a" * 128, "ghcr.io/o/a@sha256:" + "a" * 63],
 )
 def test_invalid_or_untagged_references_are_refused(text: str) -> None:
     with pytest.raises(ArtifactError):
-        ImageReference.parse(text)
+        parse_image(text)
 
 
 def test_credentials_are_found_under_any_spelling_of_the_registry(tmp_path: Path) -> None:
@@ -453,3 +465,171 @@ def _gzip_tar(members: dict[str, bytes | tuple[bytes, str]]) -> bytes:
                 info.size = len(content)
                 tar.addfile(info, io.BytesIO(content))
     return gzip.compress(raw.getvalue(), mtime=0)
+
+
+# --- the puller's network rules (kaito_runtime.egress, shared with the fetcher) ---------------------------------
+
+
+def test_blob_redirects_to_storage_are_followed_hop_by_hop(registry, runtime_root: Path) -> None:
+    registry.add_image("public/adapters", "1", [_gzip_tar({"data/adapter_model.safetensors": b"w"})])
+    registry.blob_redirect = f"http://localhost:{registry.address.split(':')[1]}/storage/"
+    artifact.pull(f"{registry.address}/public/adapters:1", "/pulled")
+    assert (runtime_root / "pulled" / "adapter_model.safetensors").read_bytes() == b"w"
+    assert registry.storage_hits == 1
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["http://169.254.169.254/storage/", "https://10.0.0.1/storage/", "https://metadata.google.internal/storage/",
+     "http://[::ffff:10.0.0.1]/storage/", "file:///etc/"],
+)
+def test_blob_redirects_to_unsafe_destinations_are_refused(registry, runtime_root: Path, location: str) -> None:
+    registry.add_image("public/adapters", "1", [_gzip_tar({"data/x": b"x"})])
+    registry.blob_redirect = location
+    with pytest.raises(ArtifactError, match="refusing to connect"):
+        artifact.pull(f"{registry.address}/public/adapters:1", "/pulled")
+    assert list((runtime_root / "pulled").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "realm", ["http://169.254.169.254/token", "https://10.1.2.3/token", "http://metadata.google.internal/token",
+              "https://[fd00::1]/token"],
+)
+def test_token_realms_get_the_same_rules(registry, runtime_root: Path, realm: str) -> None:
+    """A registry's 401 challenge cannot send the puller (and its credentials) to an internal endpoint."""
+    _mount_push_secret(runtime_root, registry.address)
+    registry.add_image("private/adapters", "1", [_gzip_tar({"data/x": b"x"})])
+    registry.realm = realm
+    with pytest.raises(ArtifactError, match="refusing to connect"):
+        artifact.pull(f"{registry.address}/private/adapters:1", "/pulled")
+    assert registry.token_scopes == []
+
+
+def test_a_plain_http_realm_on_a_public_host_is_refused(registry, runtime_root: Path) -> None:
+    """Credentials go over https only, even with the loopback test flag set."""
+    _mount_push_secret(runtime_root, registry.address)
+    registry.add_image("private/adapters", "1", [_gzip_tar({"data/x": b"x"})])
+    registry.realm = "http://auth.example.com/token"
+    with pytest.raises(ArtifactError, match="only https"):
+        artifact.pull(f"{registry.address}/private/adapters:1", "/pulled")
+
+
+# --- hostile layers: nothing is written or linked outside --dest (kaito_runtime.layers) -------------------------
+
+
+def _cve_2025_4517_layer(outside_levels: int) -> bytes:
+    """The published PoC of CVE-2025-4517, under data/: a chain of 247-byte directories and one-letter
+    symlinks makes realpath() give up past PATH_MAX, so tarfile's ``data`` filter (before the fix) passes
+    ``data/escape`` -> ``../`` x ``outside_levels`` /outside and the file written through it."""
+    comp, steps = "d" * 247, "abcdefghijklmnop"
+    members: dict[str, bytes | tuple] = {}
+    path = "data"
+    for step in steps:
+        members[f"{path}/{comp}"] = (tarfile.DIRTYPE, "")
+        members[f"{path}/{step}"] = (tarfile.SYMTYPE, comp)
+        path = f"{path}/{comp}"
+    long_link = "/".join(steps) + "/" + "l" * 254
+    members[f"data/{long_link}"] = (tarfile.SYMTYPE, "../" * len(steps))
+    members["data/escape"] = (tarfile.SYMTYPE, long_link + "/" + "../" * outside_levels + "outside")
+    members["data/escape/pwned"] = b"pwned"
+    return _gzip_tar(members)
+
+
+def _assert_nothing_escaped(runtime_root: Path) -> None:
+    """Nothing was written outside the destination, and the destination is left empty."""
+    assert list((runtime_root / "outside").iterdir()) == []
+    assert list((runtime_root / "pulled").iterdir()) == []
+    assert not (runtime_root / "escaped.txt").exists()
+
+
+@pytest.fixture
+def outside(runtime_root: Path) -> Path:
+    (runtime_root / "outside").mkdir()
+    (runtime_root / "pulled").mkdir()
+    return runtime_root / "outside"
+
+
+def test_the_cve_2025_4517_layer_is_refused_whatever_the_python_patch_level(registry, runtime_root, outside):
+    # staging is <dest>/.kaito-pull-*/rootfs/data: four levels up from data/ is the runtime root
+    registry.add_image("public/adapters", "cve", [_cve_2025_4517_layer(outside_levels=4)])
+    with pytest.raises(ArtifactError, match="unsafe layer content: .*written through"):
+        artifact.pull(f"{registry.address}/public/adapters:cve", "/pulled")
+    _assert_nothing_escaped(runtime_root)
+
+
+@pytest.mark.parametrize(
+    ("layers", "reason"),
+    [
+        # relative symlinks that stay inside the staging rootfs but leave --dest once data/'s children move there
+        ([{"data/up": (tarfile.SYMTYPE, "..")}], "points outside /data"),
+        ([{"data/sub/": (tarfile.DIRTYPE, ""), "data/sub/up": (tarfile.SYMTYPE, "../..")}], "points outside"),
+        ([{"data/x": (tarfile.SYMTYPE, "sub/../../..")}], "points outside"),
+        ([{"data/x": (tarfile.SYMTYPE, "")}], "unusable target"),
+        ([{"data/x": (tarfile.SYMTYPE, "../" * 2000 + "etc")}], "unusable target|points outside"),
+        # data itself must be a folder (a link there would move the link's target into --dest)
+        ([{"data": (tarfile.SYMTYPE, "/")}], "must be a directory"),
+        ([{"./data": (tarfile.SYMTYPE, "rootfs")}], "must be a directory"),
+        # writing through a symlink, from this layer or an earlier one, even one that points inside
+        ([{"data/in/": (tarfile.DIRTYPE, ""), "data/l": (tarfile.SYMTYPE, "in"), "data/l/f": b"x"}], "written through"),
+        ([{"data/in/": (tarfile.DIRTYPE, ""), "data/l": (tarfile.SYMTYPE, "in")}, {"data/l/f": b"x"}],
+         "written through"),
+        ([{"data/f": b"file"}, {"data/f/x": b"x"}], "written through"),
+        # hardlinks: only to a file unpacked under data/
+        ([{"data/h": (tarfile.LNKTYPE, "etc/passwd")}], "does not name a file under /data"),
+        ([{"data/h": (tarfile.LNKTYPE, "/etc/passwd")}], "does not name a file under /data"),
+        ([{"data/h": (tarfile.LNKTYPE, "data/missing")}], "not to an unpacked file"),
+        ([{"data/d/": (tarfile.DIRTYPE, ""), "data/h": (tarfile.LNKTYPE, "data/d")}], "not to an unpacked file"),
+        ([{"data/in/": (tarfile.DIRTYPE, ""), "data/l": (tarfile.SYMTYPE, "in"), "data/in/f": b"x",
+           "data/h": (tarfile.LNKTYPE, "data/l/f")}], "written through"),
+        # special files
+        ([{"data/fifo": (tarfile.FIFOTYPE, "")}], "FIFO"),
+        ([{"data/null": (tarfile.CHRTYPE, "")}], "character device"),
+        ([{"data/sda": (tarfile.BLKTYPE, "")}], "block device"),
+        # names
+        ([{"data/" + "n" * 256: b"x"}], "over 255 bytes"),
+        ([{"data/" + "/".join(["n" * 200] * 21): b"x"}], "not a usable path"),
+        ([{"data/ok": b"x", "../data/x": b"x"}], "climbs out"),
+    ],
+)
+def test_hostile_layer_entries_are_refused(registry, runtime_root, outside, layers: list[dict], reason: str) -> None:
+    registry.add_image("public/adapters", "evil", [_gzip_tar(layer) for layer in layers])
+    with pytest.raises(ArtifactError, match=f"unsafe layer content: .*({reason})"):
+        artifact.pull(f"{registry.address}/public/adapters:evil", "/pulled")
+    _assert_nothing_escaped(runtime_root)
+
+
+def test_links_that_stay_inside_data_are_unpacked_and_resolve_inside_the_destination(registry, runtime_root):
+    layers = [
+        {"data/adapter_config.json": b"{}", "data/weights/": (tarfile.DIRTYPE, ""),
+         "data/weights/model.safetensors": b"w", "data/weights/config": (tarfile.SYMTYPE, "../adapter_config.json")},
+        {"data/adapter_model.safetensors": (tarfile.SYMTYPE, "weights/model.safetensors"),
+         "data/copy.json": (tarfile.LNKTYPE, "data/adapter_config.json"),
+         "data/weights/model.safetensors": b"w2"},  # a later layer replaces a file (not through the old one)
+    ]
+    registry.add_image("public/adapters", "links", [_gzip_tar(layer) for layer in layers])
+    artifact.pull(f"{registry.address}/public/adapters:links", "/pulled")
+    pulled = runtime_root / "pulled"
+    assert sorted(p.name for p in pulled.iterdir()) == [
+        "adapter_config.json", "adapter_model.safetensors", "copy.json", "weights"]
+    assert (pulled / "adapter_model.safetensors").resolve() == (pulled / "weights" / "model.safetensors")
+    assert (pulled / "adapter_model.safetensors").read_bytes() == b"w2"
+    assert (pulled / "weights" / "config").resolve() == pulled / "adapter_config.json"
+    assert (pulled / "copy.json").read_bytes() == b"{}" and (pulled / "copy.json").stat().st_nlink == 2
+
+
+def test_unpacked_modes_lose_setuid_and_group_write(registry, runtime_root):
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        info = tarfile.TarInfo("data/tool")
+        info.size, info.mode = 1, 0o6777
+        tar.addfile(info, io.BytesIO(b"x"))
+    registry.add_image("public/adapters", "modes", [gzip.compress(raw.getvalue(), mtime=0)])
+    artifact.pull(f"{registry.address}/public/adapters:modes", "/pulled")
+    assert (runtime_root / "pulled" / "tool").stat().st_mode & 0o7777 == 0o755
+
+
+def test_redirect_chains_are_bounded(registry, runtime_root: Path) -> None:
+    registry.add_image("public/adapters", "1", [_gzip_tar({"data/x": b"x"})])
+    registry.blob_redirect = f"http://{registry.address}/v2/public/adapters/blobs/"  # redirects to itself
+    with pytest.raises(ArtifactError, match="TooManyRedirects"):
+        artifact.pull(f"{registry.address}/public/adapters:1", "/pulled")

@@ -26,10 +26,9 @@ REPO = Path(__file__).resolve().parents[2]
 RUNTIME = REPO / "runtime" / "kaito_runtime"
 EXTRAS = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
 COMPILER_DEPENDENCIES = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
-SHARED_MODULES = ["artifact.py", "hub.py", "paths.py", "layout.py", "__init__.py"]
-IMAGE_MODULES = {
-    "inference": ["inference", *SHARED_MODULES],  # the server and the adapter puller
-    "tuning": ["tuning", "fetch.py", *SHARED_MODULES],  # the runner, the data fetcher, puller and pusher
+IMAGE_ENTRY_POINTS = {  # what the image's containers run; the kaito_runtime modules they import are followed
+    "inference": ["inference", "artifact.py"],  # the server and the adapter puller
+    "tuning": ["tuning", "fetch.py", "artifact.py"],  # the runner, the data fetcher, puller and pusher
 }
 
 
@@ -49,28 +48,59 @@ def _closure(name: str) -> frozenset[str]:
     return frozenset(found)
 
 
+def _imports(path: Path) -> set[str]:
+    """Dotted names of every module ``path`` imports (absolute imports; relative ones resolved)."""
+    package = ".".join(path.relative_to(RUNTIME.parent).with_suffix("").parts[:-1])
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{parent}.{base}" if base else parent
+            names |= {base} | {f"{base}.{alias.name}" for alias in node.names}
+    return names
+
+
+def _source_of(module: str) -> Path | None:
+    parts = module.split(".")[1:]
+    if not parts:
+        return RUNTIME / "__init__.py"
+    for candidate in (RUNTIME.joinpath(*parts).with_suffix(".py"), RUNTIME.joinpath(*parts, "__init__.py")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _image_sources(entries: list[str]) -> list[Path]:
+    """The entry points' files and every kaito_runtime module they import, transitively."""
+    todo = [p for entry in entries for p in ([RUNTIME / entry] if entry.endswith(".py") else
+                                             sorted((RUNTIME / entry).rglob("*.py")))]
+    seen: set[Path] = set()
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        todo += [s for name in _imports(path) if name.startswith("kaito_runtime") for s in [_source_of(name)] if s]
+    return sorted(seen)
+
+
 def _imported_top_level_modules(paths: list[Path]) -> set[str]:
-    modules = set()
-    for path in paths:
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                modules |= {alias.name.split(".")[0] for alias in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                modules.add(node.module.split(".")[0])
-    return modules - set(sys.stdlib_module_names) - {"kaito_runtime", "__future__"}
+    modules = {name.split(".")[0] for path in paths for name in _imports(path)}
+    return modules - set(sys.stdlib_module_names) - {"kaito_runtime", "__future__", ""}
 
 
-def _sources(entries: list[str]) -> list[Path]:
-    return [p for entry in entries for p in ([RUNTIME / entry] if entry.endswith(".py") else
-                                              sorted((RUNTIME / entry).rglob("*.py")))]
-
-
-@pytest.mark.parametrize("extra", sorted(IMAGE_MODULES))
+@pytest.mark.parametrize("extra", sorted(IMAGE_ENTRY_POINTS))
 def test_every_module_an_image_imports_comes_with_its_extra(extra: str) -> None:
     installed = _image_distributions(extra)
     providers = metadata.packages_distributions()
     missing = {}
-    for module in sorted(_imported_top_level_modules(_sources(IMAGE_MODULES[extra]))):
+    sources = _image_sources(IMAGE_ENTRY_POINTS[extra])
+    assert RUNTIME / "layout.py" in sources and RUNTIME / "hub.py" in sources  # imports are followed
+    for module in sorted(_imported_top_level_modules(sources)):
         distributions = {canonicalize_name(d) for d in providers.get(module, [module])}
         if not distributions & installed:
             missing[module] = sorted(distributions)
@@ -101,6 +131,7 @@ def test_the_tuning_image_has_no_server_and_no_compiler() -> None:
 def test_the_runtime_package_never_imports_the_compiler() -> None:
     """The images do not install kaito_compile; the compiler may import kaito_runtime, never the reverse."""
     assert "kaito_compile" not in _imported_top_level_modules(sorted(RUNTIME.rglob("*.py")))
+    assert "kaito_compile" not in {name.split(".")[0] for path in RUNTIME.rglob("*.py") for name in _imports(path)}
 
 
 def _instructions(name: str) -> list[tuple[str, str]]:
@@ -109,7 +140,7 @@ def _instructions(name: str) -> list[tuple[str, str]]:
     return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
 
 
-@pytest.mark.parametrize("extra", sorted(IMAGE_MODULES))
+@pytest.mark.parametrize("extra", sorted(IMAGE_ENTRY_POINTS))
 def test_the_dockerfile_installs_its_extra_and_only_the_runtime_package(extra: str) -> None:
     instructions = _instructions(extra)
     runs = " ".join(arg for op, arg in instructions if op == "RUN")
@@ -119,7 +150,7 @@ def test_the_dockerfile_installs_its_extra_and_only_the_runtime_package(extra: s
     assert not [c for c in copies if "kaito_compile" in c] and "pip install ." not in runs
 
 
-@pytest.mark.parametrize("extra", sorted(IMAGE_MODULES))
+@pytest.mark.parametrize("extra", sorted(IMAGE_ENTRY_POINTS))
 def test_the_dockerfile_calls_python3_and_takes_the_torch_source_from_build_args(extra: str) -> None:
     instructions = _instructions(extra)
     commands = " ".join(arg for op, arg in instructions if op in ("RUN", "ENTRYPOINT", "CMD"))
@@ -130,7 +161,7 @@ def test_the_dockerfile_calls_python3_and_takes_the_torch_source_from_build_args
     assert "--mount=type=bind,from=wheels" in commands and "--mount=type=secret,id=pipconf" in commands
 
 
-@pytest.mark.parametrize("extra", sorted(IMAGE_MODULES))
+@pytest.mark.parametrize("extra", sorted(IMAGE_ENTRY_POINTS))
 def test_home_and_hf_home_are_writable_under_a_read_only_root(extra: str) -> None:
     instructions = _instructions(extra)
     final_stage = instructions[max(i for i, (op, _) in enumerate(instructions) if op == "FROM"):]

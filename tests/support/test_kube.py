@@ -88,6 +88,10 @@ CRD_SAMPLES = {
         "metadata": {"name": "kaito", "namespace": "flux-system"},
         "spec": {"interval": "10m", "path": "./out", "prune": True, "sourceRef": {"kind": "GitRepository", "name": "repo"}},
     },
+    ("source.toolkit.fluxcd.io/v1", "OCIRepository"): {
+        "metadata": {"name": "kaito", "namespace": "flux-system"},
+        "spec": {"interval": "10m", "url": "oci://ghcr.io/acme/fleet/kaito-manifests", "ref": {"tag": "main"}},
+    },
 }
 
 
