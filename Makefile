@@ -46,19 +46,20 @@ test: $(VENV)/.test .tools/bin/kubectl system-packages
 
 # Every runtime/Dockerfile.<name> as <images.registry>/kaito-<name>:<images.tag> of examples/kaito-compile.yaml, with
 # docker or podman/buildah. Options (tools/images.py --help): CONFIG (another kaito-compile.yaml), ENGINE, BASE_IMAGE,
-# WHEEL_DIR, TORCH_VARIANT, TORCH_INDEX_URL, PIP_CONF, PIP_CERT (the last three default to the host's PIP_* settings).
+# WHEEL_DIR, TORCH_VARIANT, TORCH_INDEX_URL, PIP_CONF, PIP_CERT (the last three default to the host's PIP_* settings);
+# IMAGES="inference tuning" builds only those Dockerfiles.
 IMAGE_OPTIONS = $(if $(CONFIG),--config=$(CONFIG)) $(if $(ENGINE),--engine=$(ENGINE)) $(if $(BASE_IMAGE),--base-image=$(BASE_IMAGE)) \
   $(if $(WHEEL_DIR),--wheel-dir=$(WHEEL_DIR)) $(if $(TORCH_VARIANT),--torch-variant=$(TORCH_VARIANT)) \
   $(if $(TORCH_INDEX_URL),--torch-index-url=$(TORCH_INDEX_URL)) $(if $(PIP_CONF),--pip-conf=$(PIP_CONF)) \
   $(if $(PIP_CERT),--pip-cert=$(PIP_CERT))
 images: $(VENV)/.compiler
-	$(BIN)/python tools/images.py $(IMAGE_OPTIONS)
+	$(BIN)/python tools/images.py $(IMAGE_OPTIONS) $(IMAGES)
 
 # The compiled seeds in podman with a local registry (tests/e2e). Needs root on Debian: installs its packages.
 # Not part of `make test`.
 e2e: $(VENV)/.test .tools/bin/kubectl
 	tools/e2e_setup.sh packages
-	$(MAKE) images
+	$(MAKE) images IMAGES="inference tuning"  # the images the seeds run
 	tools/e2e_setup.sh runtime $$($(BIN)/python tools/images.py --list inference)
 	$(BIN)/python -m pytest -q -o addopts="-p no:cacheprovider" tests/e2e
 

@@ -180,12 +180,18 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         engine = choose_engine(options.engine)
         options.base_image = base_image(engine, options.base_image)
+        failed = {}
         for name, dockerfile in files.items():
             print(f"images: building {tags[name]} from {dockerfile.relative_to(ROOT)} with {engine}", flush=True)
-            _run(build_command(engine, dockerfile, tags[name], options))
+            try:
+                _run(build_command(engine, dockerfile, tags[name], options))
+            except ToolError as error:
+                failed[name] = error  # the other images are still built
         print("\nimage sizes:")
         for name in files:
-            print(f"  {tags[name]:<55} {image_size(engine, tags[name]):>10}")
+            print(f"  {tags[name]:<55} {'FAILED' if name in failed else image_size(engine, tags[name]):>10}")
+        if failed:
+            raise ToolError("; ".join(f"{tags[name]}: {error}" for name, error in failed.items()))
     except ToolError as error:
         print(f"images: error: {error}", file=sys.stderr)
         return 2
