@@ -1,4 +1,5 @@
 # kaito-compile — `make run` compiles examples/ into out/; `make test` runs the whole suite.
+# `make images` builds the runtime images out/ references; `make e2e` runs the compiled seeds in podman (root).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -6,7 +7,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test check schemas docs fuzz bench clean-venv system-packages
+.PHONY: run test check schemas docs fuzz bench images e2e clean-venv system-packages
 
 # The compiler alone: a light install (no torch).
 $(VENV)/.compiler: pyproject.toml
@@ -42,6 +43,25 @@ check: $(VENV)/.compiler
 
 test: $(VENV)/.test .tools/bin/kubectl system-packages
 	$(BIN)/python -m pytest -q
+
+# Every runtime/Dockerfile.<name> as <images.registry>/kaito-<name>:<images.tag> of examples/kaito-compile.yaml, with
+# docker or podman/buildah. Options (tools/images.py --help): CONFIG (another kaito-compile.yaml), ENGINE, BASE_IMAGE,
+# WHEEL_DIR, TORCH_VARIANT, TORCH_INDEX_URL, PIP_CONF, PIP_CERT (the last three default to the host's PIP_* settings);
+# IMAGES="inference tuning" builds only those Dockerfiles.
+IMAGE_OPTIONS = $(if $(CONFIG),--config=$(CONFIG)) $(if $(ENGINE),--engine=$(ENGINE)) $(if $(BASE_IMAGE),--base-image=$(BASE_IMAGE)) \
+  $(if $(WHEEL_DIR),--wheel-dir=$(WHEEL_DIR)) $(if $(TORCH_VARIANT),--torch-variant=$(TORCH_VARIANT)) \
+  $(if $(TORCH_INDEX_URL),--torch-index-url=$(TORCH_INDEX_URL)) $(if $(PIP_CONF),--pip-conf=$(PIP_CONF)) \
+  $(if $(PIP_CERT),--pip-cert=$(PIP_CERT))
+images: $(VENV)/.compiler
+	$(BIN)/python tools/images.py $(IMAGE_OPTIONS) $(IMAGES)
+
+# The compiled seeds in podman with a local registry (tests/e2e). Needs root on Debian: installs its packages.
+# Not part of `make test`.
+e2e: $(VENV)/.test .tools/bin/kubectl
+	tools/e2e_setup.sh packages
+	$(MAKE) images IMAGES="inference tuning"  # the images the seeds run
+	tools/e2e_setup.sh runtime $$($(BIN)/python tools/images.py --list inference)
+	$(BIN)/python -m pytest -q -o addopts="-p no:cacheprovider" tests/e2e
 
 schemas: $(VENV)/.test
 	$(BIN)/python -m kaito_compile.schemas

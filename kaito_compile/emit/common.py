@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 
 from cdk8s_plus_33 import k8s
+from kaito_runtime.layout import HF_HOME, SCRATCH_DIR
 
 from .. import __version__
 from ..plan.model import Plan
@@ -178,6 +179,12 @@ def empty_dir(name: str, *, memory: bool = False) -> k8s.Volume:
 
 def mount(name: str, path: str, *, read_only: bool | None = None) -> k8s.VolumeMount:
     return k8s.VolumeMount(name=name, mount_path=path, read_only=read_only)
+
+
+def scratch_env() -> list[k8s.EnvVar]:
+    """HOME and the Hugging Face caches on the `tmp` emptyDir, the one writable place of a container with a
+    read-only root filesystem (docs/runtime-contract.md, "Writable paths")."""
+    return [k8s.EnvVar(name="HOME", value=SCRATCH_DIR), k8s.EnvVar(name="HF_HOME", value=HF_HOME)]
 
 
 def docker_config_volume(name: str, secrets: tuple[str, ...] | list[str], *, single_file: str | None = None

@@ -14,6 +14,7 @@ import copy
 
 from cdk8s_plus_33 import k8s
 from constructs import Construct
+from kaito_runtime.layout import PULL_SECRETS_DIR
 
 from ..plan.model import AdapterPlan, Plan
 from . import raw
@@ -36,6 +37,7 @@ from .common import (
     quantity,
     restricted_security_context,
     scrape_annotations,
+    scratch_env,
     workload_labels,
     workload_replicas,
 )
@@ -66,7 +68,7 @@ def _adapter_pullers(plan: Plan, image: str, *, ours: bool) -> list[k8s.Containe
         mounts = [mount("adapter-volume", ADAPTERS_DIR)]
         if adapter.pull_secrets:
             mounts.append(mount(f"docker-config-{adapter.name}-inference-adapter",
-                                f"/root/.docker/config.d/{adapter.name}-inference-adapter"))
+                                f"{PULL_SECRETS_DIR}/{adapter.name}-inference-adapter"))
         pullers.append(k8s.Container(
             name=f"puller-{adapter.name}",
             image=image,
@@ -167,7 +169,7 @@ def emit_transformers_deployment(scope: Construct, plan: Plan) -> k8s.KubeDeploy
         image=plan.images.inference,
         command=["python3", "-m", "kaito_runtime.inference"],
         args=transformers_args(plan),
-        env=[k8s.EnvVar(name="HOME", value="/tmp"), _cpu_limit_env(plan), *_hf_token_env(plan)],
+        env=[*scratch_env(), _cpu_limit_env(plan), *_hf_token_env(plan)],
         ports=[k8s.ContainerPort(name="http", container_port=INFERENCE_PORT)],
         resources=gpu_resources(plan, plan.gpus_per_node),
         startup_probe=_http_probe(INFERENCE_PORT, failure_threshold=plan.readiness_failure_threshold),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from cdk8s_plus_33 import k8s
 from constructs import Construct
+from kaito_runtime.layout import DOCKER_CONFIG_DIR, PULL_SECRETS_DIR, SCRATCH_DIR
 
 from ..plan.model import Plan
 from . import raw
@@ -24,6 +25,7 @@ from .common import (
     node_affinity,
     pod_security_context,
     restricted_security_context,
+    scratch_env,
     tuning_tolerations,
 )
 from .inference import WEIGHTS_DIR
@@ -65,7 +67,7 @@ def _input_init_container(plan: Plan) -> k8s.Container | None:
             name="puller", image=plan.images.tuning,
             command=["python3", "-m", "kaito_runtime.artifact", "pull"],
             args=[f"--image={tuning.input_image}", f"--dest={DATA_DIR}"],
-            volume_mounts=[mount(f"docker-config-{secret_dir}", f"/root/.docker/config.d/{secret_dir}"),
+            volume_mounts=[mount(f"docker-config-{secret_dir}", f"{PULL_SECRETS_DIR}/{secret_dir}"),
                            mount("data-volume", DATA_DIR)],
             security_context=restricted_security_context())
     return None
@@ -75,8 +77,7 @@ def _tuning_container(plan: Plan) -> k8s.Container:
     env = []
     if (plan.model.aliases and plan.model.aliases[0].startswith("phi-3")):
         env.append(k8s.EnvVar(name="DEFAULT_TARGET_MODULES", value=PHI3_TARGET_MODULES))
-    env += [k8s.EnvVar(name="PYTORCH_CUDA_ALLOC_CONF", value="expandable_segments:True"),
-            k8s.EnvVar(name="HOME", value="/tmp")]
+    env += [k8s.EnvVar(name="PYTORCH_CUDA_ALLOC_CONF", value="expandable_segments:True"), *scratch_env()]
     if plan.model_access_secret:
         env.append(k8s.EnvVar(name="HF_TOKEN", value_from=k8s.EnvVarSource(secret_key_ref=k8s.SecretKeySelector(
             name=plan.model_access_secret, key="HF_TOKEN", optional=True))))
@@ -98,8 +99,9 @@ def _pusher(plan: Plan) -> k8s.Container:
         command=["python3", "-m", "kaito_runtime.artifact", "push"],
         args=[f"--image={plan.tuning.output_image}", f"--source={out}", f"--wait-for={out}/{COMPLETION_MARKER}",
               f"--model-name={plan.tuning.preset_name}"],
-        env=[k8s.EnvVar(name="DOCKER_CONFIG", value="/root/.docker")],
-        volume_mounts=[mount("docker-config", "/root/.docker", read_only=True), mount("results-volume", out)],
+        env=[k8s.EnvVar(name="DOCKER_CONFIG", value=DOCKER_CONFIG_DIR)],
+        volume_mounts=[mount("docker-config", DOCKER_CONFIG_DIR, read_only=True), mount("results-volume", out),
+                       mount("tmp", SCRATCH_DIR)],
         security_context=restricted_security_context())
 
 

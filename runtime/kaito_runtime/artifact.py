@@ -10,7 +10,8 @@ images built with docker (multi-platform indexes are resolved to linux/amd64).
 ``python3 -m kaito_runtime.artifact push --image=<ref> --source=<dir> --wait-for=<marker> [--model-name=<preset>]``
 
 Credentials: ``auths`` entries of ``$DOCKER_CONFIG/config.json`` (``DOCKER_CONFIG`` defaults to
-``/root/.docker``, where Kaito mounts the push secret) and of every ``/root/.docker/config.d/*.json``; the
+``/mnt/docker-config``, where the compiled pusher mounts the push secret) and of every
+``/mnt/pull-secrets/<volume>/<secret>.json`` (the pullers' secret volumes, see ``kaito_runtime.layout``); the
 registry's Bearer token or Basic challenge decides how they are used.
 
 Network: registries, their token realms and every redirect (blob storage) are reached over https, at public
@@ -47,6 +48,7 @@ import httpx
 from kaito_runtime.egress import EgressPolicy, UnsafeDestination, guarded_client, is_loopback_host
 from kaito_runtime.imageref import ImageReference, InvalidReference, parse_normalized
 from kaito_runtime.layers import DATA_DIR, UnsafeLayer, extract_data
+from kaito_runtime.layout import DOCKER_CONFIG_DIR, PULL_SECRETS_DIR
 from kaito_runtime.paths import resolve
 
 log = logging.getLogger("kaito_runtime.artifact")
@@ -54,8 +56,6 @@ log = logging.getLogger("kaito_runtime.artifact")
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 MODEL_NAME_ANNOTATION = "sh.kaito.model.name"
 PLAIN_HTTP_ENV = "KAITO_ARTIFACT_ALLOW_PLAIN_HTTP_LOOPBACK"
-DEFAULT_DOCKER_CONFIG = "/root/.docker"
-CONFIG_D = "/root/.docker/config.d"
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -132,10 +132,10 @@ class Credential:
 
 
 def docker_config_files() -> list[Path]:
-    """``$DOCKER_CONFIG/config.json`` first, then ``/root/.docker/config.d/*.json`` in name order."""
-    main_config = resolve(os.environ.get("DOCKER_CONFIG") or DEFAULT_DOCKER_CONFIG) / "config.json"
-    config_d = resolve(CONFIG_D)
-    extra = sorted(config_d.glob("*.json")) if config_d.is_dir() else []
+    """``$DOCKER_CONFIG/config.json`` first, then ``<PULL_SECRETS_DIR>/<volume>/<secret>.json`` in name order."""
+    main_config = resolve(os.environ.get("DOCKER_CONFIG") or DOCKER_CONFIG_DIR) / "config.json"
+    pull_secrets = resolve(PULL_SECRETS_DIR)
+    extra = sorted(pull_secrets.glob("*/*.json")) if pull_secrets.is_dir() else []
     return [path for path in (main_config, *extra) if path.is_file()]
 
 

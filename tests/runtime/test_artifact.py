@@ -30,6 +30,7 @@ import pytest
 
 from kaito_runtime import artifact
 from kaito_runtime.artifact import ArtifactError, Credential, credentials_for, parse_image, registry_base_url
+from kaito_runtime.layout import PULL_SECRETS_DIR
 
 USER, PASSWORD = "kaito-pusher", "s3cret-Pa55"
 ADAPTER_CONFIG = json.dumps({"peft_type": "LORA", "r": 8, "target_modules": ["q_proj", "v_proj"]}).encode()
@@ -214,9 +215,9 @@ def basic_registry() -> Iterator[OciRegistry]:
 
 @pytest.fixture
 def runtime_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A KAITO_RUNTIME_ROOT with an empty config.d for pull secrets, and plain http allowed to loopback."""
+    """A KAITO_RUNTIME_ROOT with a pull-secrets volume folder, and plain http allowed to loopback."""
     root = tmp_path / "root"
-    (root / "root" / ".docker" / "config.d").mkdir(parents=True)
+    (root / PULL_SECRETS_DIR.lstrip("/") / "secrets-volume").mkdir(parents=True)
     monkeypatch.setenv("KAITO_RUNTIME_ROOT", str(root))
     monkeypatch.setenv(artifact.PLAIN_HTTP_ENV, "1")
     monkeypatch.delenv("DOCKER_CONFIG", raising=False)
@@ -225,7 +226,7 @@ def runtime_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def _mount_push_secret(root: Path, address: str, password: str = PASSWORD) -> None:
     auth = base64.b64encode(f"{USER}:{password}".encode()).decode()
-    path = root / "root" / ".docker" / "config.d" / "push-secret.json"
+    path = root / PULL_SECRETS_DIR.lstrip("/") / "secrets-volume" / "push-secret.json"
     path.write_text(json.dumps({"auths": {f"https://{address}": {"auth": auth}, "other.example": {"auth": "eDp5"}}}))
 
 
@@ -283,7 +284,7 @@ def test_pusher_waits_for_the_marker_then_pull_round_trips_the_adapter(registry,
     basic = {"username": USER, "password": PASSWORD}
     (docker_config / "config.json").write_text(json.dumps({"auths": {registry.address: basic}}))
     pull_argv = ["python3", "-m", "kaito_runtime.artifact", "pull", f"--image={image}", "--dest=/mnt/adapter/phi-3"]
-    (runtime_root / "root" / ".docker" / "config.d" / "push-secret.json").unlink()
+    (runtime_root / PULL_SECRETS_DIR.lstrip("/") / "secrets-volume" / "push-secret.json").unlink()
     puller = _run(pull_argv, {"DOCKER_CONFIG": "/docker-config"})
     _, stderr = puller.communicate(timeout=60)
     assert puller.returncode == 0, stderr

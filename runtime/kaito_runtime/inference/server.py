@@ -8,6 +8,8 @@ from collections.abc import Sequence
 import uvicorn
 from prometheus_client import disable_created_metrics
 
+from kaito_runtime.hub import MODEL_UNAVAILABLE_EXIT_CODE, ModelUnavailable
+
 from .app import create_app
 from .cli import parse_options
 from .http_guard import guarded_protocol
@@ -15,10 +17,32 @@ from .metrics import Metrics
 from .state import ServerState
 from .threads import apply_thread_limit
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class OneLineOperatorErrors(logging.Formatter):
+    """A ``ModelUnavailable`` is the operator's to fix (weights volume, network, token), not a bug: it is logged as
+    one line naming the model and the cache, without the traceback other load failures keep."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, ModelUnavailable):
+            record = logging.makeLogRecord({**record.__dict__, "msg": f"{record.getMessage()}: {error}", "args": None,
+                                            "exc_info": None, "exc_text": None})
+        return super().format(record)
+
+
+def exit_code(load_error: BaseException | None) -> int:
+    if load_error is None:
+        return 0
+    return MODEL_UNAVAILABLE_EXIT_CODE if isinstance(load_error, ModelUnavailable) else 1
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_options(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(OneLineOperatorErrors(LOG_FORMAT))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     options.threads = apply_thread_limit(options.threads)
     disable_created_metrics()
     state = ServerState(options=options, metrics=Metrics())
@@ -40,4 +64,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     state.on_load_failure = exit_after_failed_load
     server.run()
-    return 1 if state.load_error is not None else 0
+    return exit_code(state.load_error)

@@ -6,8 +6,7 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from huggingface_hub import snapshot_download
-
+from kaito_runtime.hub import snapshot_folder
 from kaito_runtime.paths import resolve
 
 # Weight formats transformers does not load into a PyTorch model; skipping them can halve a download.
@@ -18,7 +17,7 @@ _IGNORED_WEIGHT_PATTERNS = ["*.pth", "*.pt", "original/*", "*.gguf", "*.onnx", "
 def model_folder(options: argparse.Namespace) -> Path:
     """A local folder holding the model: ``--model`` itself, or its snapshot in the hub cache ``--download-dir``.
 
-    Downloads go through huggingface-hub, which reads ``HF_TOKEN`` and ``HF_HUB_OFFLINE`` from the environment.
+    Raises ``kaito_runtime.hub.ModelUnavailable`` when the model is neither cached nor downloadable.
     """
     if options.model.startswith("/"):
         folder = resolve(options.model)
@@ -26,13 +25,8 @@ def model_folder(options: argparse.Namespace) -> Path:
             raise FileNotFoundError(f"{folder}: no config.json, not a model folder")
         return folder
     code = [] if options.trust_remote_code else ["*.py"]  # remote code is not even fetched unless trusted
-    path = snapshot_download(
-        repo_id=options.model,
-        revision=options.revision,
-        cache_dir=str(resolve(options.download_dir)),
-        ignore_patterns=_IGNORED_WEIGHT_PATTERNS + code,
-    )
-    return Path(path)
+    return snapshot_folder(options.model, options.download_dir, options.revision,
+                           ignore_patterns=_IGNORED_WEIGHT_PATTERNS + code)
 
 
 def discover_adapters(adapters_dir: str) -> dict[str, Path]:

@@ -11,6 +11,7 @@ import re
 import sys
 from collections.abc import Sequence
 
+from kaito_runtime.hub import MODEL_UNAVAILABLE_EXIT_CODE, ModelUnavailable
 from kaito_runtime.tuning.config import METHODS, TrainingConfigError, load_training_config
 from kaito_runtime.tuning.preflight import TuningSetupError, check_quantization_device, read_config_text
 
@@ -50,6 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KNOWN_FAILURES as error:
         print(f"kaito-tuning: error: {error}", file=sys.stderr)
         return 2
+    except ModelUnavailable as error:
+        print(f"kaito-tuning: error: {error}", file=sys.stderr)
+        return MODEL_UNAVAILABLE_EXIT_CODE
     logging.getLogger(__name__).info("fine-tuning completed: adapter in %s", output_dir)
     return 0
 

@@ -9,12 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from huggingface_hub import snapshot_download
-from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError, RepositoryNotFoundError
 from peft import LoraConfig, prepare_model_for_kbit_training
 from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig, PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
+from kaito_runtime.hub import snapshot_folder
 from kaito_runtime.paths import resolve
 from kaito_runtime.tuning.config import SUPERSEDED_MODEL_KEYS, ModelConfig, TrainingConfig
 from kaito_runtime.tuning.preflight import TuningSetupError
@@ -28,25 +27,16 @@ _UNUSED_WEIGHT_FILES = ["*.pth", "*.pt", "original/*", "*.gguf", "*.onnx", "*.ms
 def locate_model(model: str, download_dir: str, revision: str, *, trust_remote_code: bool) -> Path:
     """A local folder with the model: an absolute ``--model`` path, or a hub snapshot in ``--download-dir``.
 
-    ``snapshot_download`` reuses a complete cache (and honours ``HF_HUB_OFFLINE``/``HF_TOKEN``), so a
-    restarted Job does not download the weights again. Remote code is not even fetched unless trusted.
+    A complete cache is reused, so a restarted Job does not download the weights again; a model neither cached nor
+    downloadable raises ``kaito_runtime.hub.ModelUnavailable``. Remote code is not even fetched unless trusted.
     """
     if model.startswith("/"):
         folder = resolve(model)
         if not folder.is_dir():
             raise TuningSetupError(f"--model {model} is not a directory ({folder})")
         return folder
-    try:
-        snapshot = snapshot_download(
-            repo_id=model,
-            revision=revision,
-            cache_dir=resolve(download_dir),
-            ignore_patterns=_UNUSED_WEIGHT_FILES + ([] if trust_remote_code else ["*.py"]),
-        )
-    except (HFValidationError, LocalEntryNotFoundError, RepositoryNotFoundError) as error:
-        message = f"cannot get model {model!r} (revision {revision}) into {download_dir}: {error}"
-        raise TuningSetupError(message) from error
-    return Path(snapshot)
+    return snapshot_folder(model, download_dir, revision,
+                           ignore_patterns=_UNUSED_WEIGHT_FILES + ([] if trust_remote_code else ["*.py"]))
 
 
 def log_superseded_settings(config: ModelConfig) -> None:
