@@ -26,16 +26,12 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from kaito_runtime import imageref
+
 from .flux_artifact import Artifact, Blob
 
 TIMEOUT_S = 60
 DOCKER_HUB = ("docker.io", "index.docker.io", "registry-1.docker.io")
-_HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
-                   r"|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$")
-_REPOSITORY = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
-_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-
-
 class RegistryError(RuntimeError):
     """The registry refused, or could not be reached."""
 
@@ -51,16 +47,16 @@ class Reference:
         """``oci://HOST[:PORT]/REPOSITORY:TAG``."""
         if not url.startswith("oci://"):
             raise ValueError(f"{url!r}: expected oci://HOST/REPOSITORY:TAG")
-        host, _, rest = url[len("oci://"):].partition("/")
-        repository, colon, tag = rest.rpartition(":")
-        if not colon or "/" in tag:
-            raise ValueError(f"{url!r}: give a tag, oci://HOST/REPOSITORY:TAG")
-        if not _HOST.match(host):
-            raise ValueError(f"{url!r}: {host!r} is not a registry host[:port]")
-        if not _REPOSITORY.match(repository):
-            raise ValueError(f"{url!r}: {repository!r} is not a repository name (lower case, digits, ._- and /)")
-        if not _TAG.match(tag):
-            raise ValueError(f"{url!r}: {tag!r} is not a tag (letters, digits, _.-; at most 128)")
+        text = url[len("oci://"):]
+        try:  # the one image-reference parser, shared with the compiler's rules and the runtime's puller
+            parsed = imageref.parse_normalized(text)
+        except imageref.InvalidReference as error:
+            raise ValueError(f"{url!r}: {error}") from None
+        if not text.startswith(parsed.domain + "/"):
+            raise ValueError(f"{url!r}: name the registry host, oci://HOST/REPOSITORY:TAG")
+        if parsed.tag is None or parsed.digest is not None:
+            raise ValueError(f"{url!r}: give a tag (and no digest), oci://HOST/REPOSITORY:TAG")
+        host, repository, tag = parsed.domain, parsed.path, parsed.tag
         return cls(host, repository, tag)
 
     @property

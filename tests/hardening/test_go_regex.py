@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kaito_compile.goregex import go_regex, schema_validator
-from kaito_compile.rules import imageref
+from kaito_runtime import imageref
 from kaito_compile.rules.k8snames import (
     dns1035_label_errors,
     dns1123_label_errors,
@@ -65,18 +65,12 @@ def test_no_validation_regex_of_the_compiler_uses_python_semantics():
 
 # Left to other work, each with the reason (the lead merges them):
 KNOWN = {
-    # rules/imageref.py: being unified with the runtime's parser (runtime/kaito_runtime/) by another branch.
-    "kaito_compile/rules/imageref.py",
-    # output/validate.py: the strict schema check of emitted objects, being rewritten for speed on another branch;
-    # its predicate and jsonschema must keep agreeing, so both move to go_regex together there.
-    "kaito_compile/output/validate.py",
     # output/manifest_yaml.py: not a validation regex; it picks strings to quote, and matching more (a trailing
     # newline) only quotes more, the safe direction.
     "kaito_compile/output/manifest_yaml.py",
 }
 
 
-@pytest.mark.xfail(strict=True, reason="rules/imageref.py uses Python's $ and \\w; the unified parser fixes it")
 @pytest.mark.parametrize("reference", ["contosoacr.azurecr.io/adapters/phi-3-adapter:v1\n",
                                        "contosoacr.azurecr.io/adapters/phi-3-adapter:v\u0661"])
 def test_image_references_with_a_trailing_newline_or_non_ascii_are_refused(reference: str):
