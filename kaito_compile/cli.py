@@ -214,7 +214,7 @@ def plan(opts: Options, paths: tuple[str, ...], model_name: str | None, cloud: s
     import json
 
     from .compiler import Catalogs, plan_paths
-    from .plan.report import plan_row, render_plans, render_suggestions, suggestion_rows
+    from .plan.report import plan_row, render_plans, render_sets, render_suggestions, set_row, suggestion_rows
 
     def suggest_action() -> int:
         config = opts.configs.for_file("-")
@@ -234,14 +234,14 @@ def plan(opts: Options, paths: tuple[str, ...], model_name: str | None, cloud: s
     def plan_action() -> int:
         if not paths:
             raise click.UsageError("give PATHS to plan, or --suggest MODEL")
-        report, plans = plan_paths(list(paths), opts.configs, Catalogs())
+        report, plans, set_plans = plan_paths(list(paths), opts.configs, Catalogs())
         if report.errors:
             emit_report(opts, report)
             return EXIT_INVALID
         if opts.format == "json":
-            click.echo(json.dumps([plan_row(p) for p in plans], indent=2))
+            click.echo(json.dumps([plan_row(p) for p in plans] + [set_row(s) for s in set_plans], indent=2))
         else:
-            click.echo(render_plans(plans), nl=False)
+            click.echo(render_plans(plans) + render_sets(set_plans), nl=False)
         return EXIT_OK
 
     sys.exit(run_guarded(opts, suggest_action if model_name else plan_action))

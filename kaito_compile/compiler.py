@@ -345,7 +345,9 @@ def _compile(paths: list[str], run: _CompileRun, report: Report) -> dict[str, by
     if report.errors:
         return {}
     outputs = run.outputs(valid, report)
-    report.extend(_rendered_name_collisions([item for item in valid if item.planned]))
+    if report.errors:  # an emitted object the schemas refuse (KC-S020): nothing rendered to compare
+        return {}
+    report.extend(_rendered_name_collisions([item for item in valid if item.planned and item.output is not None]))
     if report.errors:
         return {}
     return render_tree(outputs, tool_version=__version__)
