@@ -15,27 +15,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
-import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 
 from .generation import (
-    EngineStopped,
     Event,
     Failed,
-    GenerationRequest,
-    QueueFull,
     RequestHandle,
     timeout_failure,
 )
 from .loading import LoadedModel
 from .metrics import Metrics
-from .rows import Row, dispatch, model_eos_ids
+from .queueing import QueuedEngine
+from .rows import Row
 
 log = logging.getLogger(__name__)
 
@@ -62,67 +58,19 @@ class _BatchTracker(StoppingCriteria):
         self.deliver([(row.handle, e) for row in self.rows if not row.done for e in make_events(row)])
 
 
-class BatchingEngine:
-    def __init__(
-        self,
-        loaded: LoadedModel,
-        metrics: Metrics,
-        loop: asyncio.AbstractEventLoop,
-        *,
-        max_batch_size: int,
-        batch_window_s: float,
-        max_queue_size: int,
-    ) -> None:
-        self._loaded = loaded
-        self._metrics = metrics
-        self._loop = loop
-        self._max_batch_size = max_batch_size
+class BatchingEngine(QueuedEngine):
+    def __init__(self, loaded: LoadedModel, metrics: Metrics, loop: asyncio.AbstractEventLoop, *,
+                 max_batch_size: int, batch_window_s: float, max_queue_size: int) -> None:
+        super().__init__(loaded, metrics, loop, max_batch_size=max_batch_size, max_queue_size=max_queue_size)
         self._batch_window_s = batch_window_s
-        self._max_queue_size = max_queue_size
-        self._pending: list[RequestHandle] = []
-        self._serial = 0
-        self._cv = threading.Condition()
-        self._stopping = False
-        self._recent_batch_s = 1.0
         self._last_batch_end = 0.0
-        self._eos_ids = model_eos_ids(loaded)
-        self._thread = threading.Thread(target=self._run, name="generate", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Refuse new work and fail everything still queued; a running batch is left to the process exit."""
-        with self._cv:
-            self._stopping = True
-            stranded, self._pending = self._pending, []
-            self._cv.notify_all()
-        self._deliver([(h, Failed(503, "shutting_down", "the server is shutting down")) for h in stranded])
-
-    def submit(self, request: GenerationRequest) -> RequestHandle:
-        """Queue ``request``; raises ``QueueFull`` when ``max_queue_size`` requests are already waiting."""
-        with self._cv:
-            if self._stopping:
-                raise EngineStopped()
-            if len(self._pending) >= self._max_queue_size:
-                raise QueueFull(self._retry_after_s())
-            self._serial += 1
-            handle = RequestHandle(request, serial=self._serial)
-            self._pending.append(handle)
-            self._metrics.queue_depth.set(len(self._pending))
-            self._cv.notify()
-        return handle
-
-    def _retry_after_s(self) -> int:
-        batches_ahead = math.ceil((len(self._pending) + 1) / self._max_batch_size)
-        return min(60, max(1, math.ceil(batches_ahead * self._recent_batch_s)))
 
     def _run(self) -> None:
         while (batch := self._next_batch()) is not None:
             started = time.monotonic()
             self._generate(batch)
             self._last_batch_end = time.monotonic()
-            self._recent_batch_s = 0.8 * self._recent_batch_s + 0.2 * (self._last_batch_end - started)
+            self._record_round(self._last_batch_end - started)
 
     def _next_batch(self) -> list[RequestHandle] | None:
         with self._cv:
@@ -195,8 +143,3 @@ class BatchingEngine:
         if loaded.uses_adapters:
             args["adapter_names"] = [h.request.adapter for h in batch]
         return args
-
-    def _deliver(self, events: Iterable[tuple[RequestHandle, Event]]) -> None:
-        events = list(events)
-        if events:
-            self._loop.call_soon_threadsafe(dispatch, events)

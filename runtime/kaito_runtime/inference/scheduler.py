@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
-import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -28,18 +26,16 @@ from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
 from .generation import (
-    EngineStopped,
     Event,
     Failed,
-    GenerationRequest,
-    QueueFull,
     RequestHandle,
     TextDelta,
     timeout_failure,
 )
 from .loading import LoadedModel
 from .metrics import Metrics
-from .rows import Row, dispatch, model_eos_ids
+from .queueing import QueuedEngine
+from .rows import Row, dispatch
 from .sampler import RowState, next_tokens
 
 log = logging.getLogger(__name__)
@@ -131,53 +127,12 @@ def supports(loaded: LoadedModel) -> bool:
     return bool(cache.layers) and all(type(layer) is DynamicLayer for layer in cache.layers)
 
 
-class StepScheduler:
+class StepScheduler(QueuedEngine):
     def __init__(self, loaded: LoadedModel, metrics: Metrics, loop: asyncio.AbstractEventLoop, *,
                  max_batch_size: int, max_queue_size: int) -> None:
-        self._loaded = loaded
-        self._metrics = metrics
-        self._loop = loop
-        self._max_batch_size = max_batch_size
-        self._max_queue_size = max_queue_size
-        self._pending: list[RequestHandle] = []
-        self._serial = 0
-        self._cv = threading.Condition()
-        self._stopping = False
+        super().__init__(loaded, metrics, loop, max_batch_size=max_batch_size, max_queue_size=max_queue_size)
         self._batch: _Batch | None = None
-        self._recent_request_s = 1.0
-        self._eos_ids = model_eos_ids(loaded)
         self._outbox = _Outbox(loop)
-        self._thread = threading.Thread(target=self._run, name="generate", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Refuse new work and fail everything still queued; running rows are left to the process exit."""
-        with self._cv:
-            self._stopping = True
-            stranded, self._pending = self._pending, []
-            self._cv.notify_all()
-        self._loop.call_soon_threadsafe(
-            dispatch, [(h, Failed(503, "shutting_down", "the server is shutting down")) for h in stranded])
-
-    def submit(self, request: GenerationRequest) -> RequestHandle:
-        """Queue ``request``; raises ``QueueFull`` when ``max_queue_size`` requests are already waiting."""
-        with self._cv:
-            if self._stopping:
-                raise EngineStopped()
-            if len(self._pending) >= self._max_queue_size:
-                raise QueueFull(self._retry_after_s())
-            self._serial += 1
-            handle = RequestHandle(request, serial=self._serial)
-            self._pending.append(handle)
-            self._metrics.queue_depth.set(len(self._pending))
-            self._cv.notify()
-        return handle
-
-    def _retry_after_s(self) -> int:
-        rounds_ahead = math.ceil((len(self._pending) + 1) / self._max_batch_size)
-        return min(60, max(1, math.ceil(rounds_ahead * self._recent_request_s)))
 
     def _run(self) -> None:
         with torch.inference_mode():
@@ -279,7 +234,7 @@ class StepScheduler:
                 active.row.close([])
             if active.row.done:
                 elapsed = now - active.row.handle.admitted_at
-                self._recent_request_s = 0.8 * self._recent_request_s + 0.2 * elapsed
+                self._record_round(elapsed)
         keep = [i for i, active in enumerate(batch.active) if not active.row.done]
         if not keep:
             self._batch = None
