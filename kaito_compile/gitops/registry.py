@@ -14,8 +14,6 @@ another host; a token realm must be https too (or loopback http with ``plain_htt
 
 from __future__ import annotations
 
-import base64
-import binascii
 import ipaddress
 import json
 import os
@@ -26,12 +24,13 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from kaito_runtime import imageref
+from kaito_runtime import dockerconfig, imageref
+from kaito_runtime.dockerconfig import Credential
 
 from .flux_artifact import Artifact, Blob
 
 TIMEOUT_S = 60
-DOCKER_HUB = ("docker.io", "index.docker.io", "registry-1.docker.io")
+DOCKER_HUB = dockerconfig.DOCKER_HUB_HOSTS
 class RegistryError(RuntimeError):
     """The registry refused, or could not be reached."""
 
@@ -81,18 +80,6 @@ def is_loopback(host: str) -> bool:
 
 # --- credentials ----------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Credential:
-    username: str
-    password: str
-
-    def basic(self) -> str:
-        return "Basic " + base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
-
-    def __repr__(self) -> str:
-        return f"Credential(username={self.username!r}, password=<redacted>)"
-
-
 def docker_config_path() -> Path:
     directory = os.environ.get("DOCKER_CONFIG")
     return Path(directory) / "config.json" if directory else Path.home() / ".docker" / "config.json"
@@ -101,36 +88,13 @@ def docker_config_path() -> Path:
 def credential_for(host: str, config_path: Path | None = None) -> Credential | None:
     """The ``auths`` credential of ``host`` in the Docker config; None when there is none."""
     path = config_path or docker_config_path()
-    try:
-        auths = json.loads(path.read_text()).get("auths") or {}
-    except FileNotFoundError:
+    if not path.exists():
         return None
-    except (OSError, ValueError, AttributeError) as error:
-        raise RegistryError(f"cannot read the Docker config {path}: {type(error).__name__}: {error}") from None
-    wanted = _registry_key(host)
-    for key, entry in auths.items() if isinstance(auths, dict) else ():
-        if _registry_key(key) == wanted and isinstance(entry, dict):
-            credential = _credential(entry, path, key)
-            if credential:
-                return credential
-    return None
-
-
-def _registry_key(name: str) -> str:
-    host = re.sub(r"^[a-z]+://", "", name.strip().lower()).split("/", 1)[0]
-    return "docker.io" if host in DOCKER_HUB else host
-
-
-def _credential(entry: dict, path: Path, key: str) -> Credential | None:
-    if entry.get("auth"):
-        try:
-            username, colon, password = base64.b64decode(entry["auth"], validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError, TypeError):
-            raise RegistryError(f"{path}: auths[{key!r}].auth is not base64 of user:password") from None
-        return Credential(username, password) if colon else None
-    if entry.get("username") and entry.get("password"):
-        return Credential(str(entry["username"]), str(entry["password"]))
-    return None
+    try:
+        found = dockerconfig.credentials_for(host, [path])
+    except dockerconfig.DockerConfigError as error:
+        raise RegistryError(str(error)) from None
+    return found[0] if found else None
 
 
 # --- HTTP ------------------------------------------------------------------------------------------------------
@@ -195,7 +159,7 @@ class Registry:
         if scheme.lower() == "basic":
             if self.credential is None:
                 raise RegistryError(self._no_credentials())
-            self._authorization = self.credential.basic()
+            self._authorization = self.credential.basic_header()
         elif scheme.lower() == "bearer":
             self._authorization = "Bearer " + self._token(params)
         else:
@@ -210,7 +174,7 @@ class Registry:
         query = {"scope": f"repository:{self.reference.repository}:pull,push"}
         if params.get("service"):
             query["service"] = params["service"]
-        headers = {"Authorization": self.credential.basic()} if self.credential else {}
+        headers = {"Authorization": self.credential.basic_header()} if self.credential else {}
         reply = self._open(urllib.request.Request(f"{realm}?{urllib.parse.urlencode(query)}", headers=headers))
         if reply.status != 200:
             raise RegistryError(f"the token service {realm} refused ({reply.status}): "

@@ -24,8 +24,6 @@ outside ``--dest``.
 from __future__ import annotations
 
 import argparse
-import base64
-import binascii
 import gzip
 import hashlib
 import json
@@ -45,6 +43,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from kaito_runtime import dockerconfig
+from kaito_runtime.dockerconfig import Credential
 from kaito_runtime.egress import EgressPolicy, UnsafeDestination, guarded_client, is_loopback_host
 from kaito_runtime.imageref import ImageReference, InvalidReference, parse_normalized
 from kaito_runtime.layers import DATA_DIR, UnsafeLayer, extract_data
@@ -119,18 +119,6 @@ def registry_base_url(reference: ImageReference) -> str:
 # --- credentials -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Credential:
-    username: str
-    password: str
-
-    def basic_header(self) -> str:
-        return "Basic " + base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
-
-    def __repr__(self) -> str:
-        return f"Credential(username={self.username!r}, password=<redacted>)"
-
-
 def docker_config_files() -> list[Path]:
     """``$DOCKER_CONFIG/config.json`` first, then ``<PULL_SECRETS_DIR>/<volume>/<secret>.json`` in name order."""
     main_config = resolve(os.environ.get("DOCKER_CONFIG") or DOCKER_CONFIG_DIR) / "config.json"
@@ -141,36 +129,10 @@ def docker_config_files() -> list[Path]:
 
 def credentials_for(registry: str, files: Iterable[Path]) -> list[Credential]:
     """Every username/password the Docker config files hold for ``registry``, in file order."""
-    found = []
-    for path in files:
-        try:
-            auths = json.loads(path.read_text()).get("auths") or {}
-        except (OSError, ValueError, AttributeError) as error:
-            raise ArtifactError(f"cannot read Docker config {path}: {type(error).__name__}") from error
-        for key, entry in auths.items():
-            credential = _credential(entry) if _registry_key(key) == _registry_key(registry) else None
-            if credential:
-                found.append(credential)
-    return found
-
-
-def _registry_key(name: str) -> str:
-    host = re.sub(r"^[a-z]+://", "", name.strip().lower()).split("/", 1)[0]
-    return "docker.io" if host in ("index.docker.io", "registry-1.docker.io", "docker.io") else host
-
-
-def _credential(entry: Any) -> Credential | None:
-    if not isinstance(entry, dict):
-        return None
-    if entry.get("auth"):
-        try:
-            username, colon, password = base64.b64decode(entry["auth"], validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        return Credential(username, password) if username and colon else None
-    if entry.get("username") and entry.get("password"):
-        return Credential(entry["username"], entry["password"])
-    return None
+    try:
+        return dockerconfig.credentials_for(registry, files)
+    except dockerconfig.DockerConfigError as error:
+        raise ArtifactError(str(error)) from None
 
 
 # --- registry auth and client ----------------------------------------------------------------------
