@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pydantic import ValidationError
-
 from ..diagnostics import Diagnostic, Severity
 from ..source import Document, DocumentTooLarge
 from .models import WORKSPACE_MODELS, WorkspaceV1alpha1, WorkspaceV1beta1
-from .schema import schema_diagnostics
+from .schema import schema_diagnostics, validated_model
 
 GROUP = "kaito.sh"
 
@@ -75,11 +73,9 @@ def parse_document(doc: Document, *, byo: bool = False) -> tuple[ParsedWorkspace
     problems = schema_diagnostics(doc, api_version)
     if problems:
         return None, problems
-    try:
-        model = WORKSPACE_MODELS[api_version].model_validate(data)
-    except ValidationError as exc:  # the schema and the models agree; this is a safety net
-        return None, [Diagnostic("KC-S004", f"{'.'.join(map(str, e['loc']))}: {e['msg']}",
-                                 span=doc.span(tuple(e["loc"]))) for e in exc.errors()]
+    model, problems = validated_model(doc, WORKSPACE_MODELS[api_version], data)
+    if model is None:
+        return None, problems
     if isinstance(model, WorkspaceV1alpha1):
         keep_default = not byo or "instanceType" in (data.get("resource") or {})
         return ParsedWorkspace(doc, api_version, normalise_alpha(model, keep_default), alpha=model), []

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
 
-from jsonschema import Draft202012Validator
-from pydantic import Field, ValidationError
+from pydantic import Field
 from ruamel.yaml.comments import CommentedMap
 
 from ..diagnostics import Diagnostic
 from ..source import Document, DocumentTooLarge
 from .models import InferenceSpecBeta, LabelSelector, ObjectMeta, PartitionSpec, Strict
-from .schema import SCHEMA_DIR, dump_schema, explain, model_schema
+from .schema import (SCHEMA_DIR, committed_validator, dump_schema, model_schema, positioned_errors, validated_model,
+                     write_schema_files)
 
 KIND = "InferenceSet"
 CREATED_BY_LABEL = "inferenceset.kaito.sh/created-by"
@@ -117,21 +117,13 @@ def render_schema(api_version: str) -> str:
 
 
 def write_schemas(directory=SCHEMA_DIR) -> list:
-    written = []
-    for api_version, name in SCHEMA_FILES.items():
-        path = directory / name
-        path.write_text(render_schema(api_version))
-        written.append(path)
-    return written
+    return write_schema_files(directory, SCHEMA_FILES, render_schema)
 
 
 @cache
-def _validator(api_version: str) -> Draft202012Validator:
-    import json
-
-    path = SCHEMA_DIR / SCHEMA_FILES[api_version]
-    schema = json.loads(path.read_text()) if path.exists() else json.loads(render_schema(api_version))
-    return Draft202012Validator(schema)
+def _validator(api_version: str):
+    return committed_validator(SCHEMA_FILES[api_version],
+                               lambda: model_schema(SET_MODELS[api_version], SCHEMA_FILES[api_version]))
 
 
 @dataclass(frozen=True)
@@ -180,16 +172,12 @@ def parse_inference_set(doc: Document) -> tuple[ParsedInferenceSet | None, list[
         return None, [Diagnostic("KC-S010", f"unsupported apiVersion {api_version!r} for InferenceSet",
                                  span=doc.span(("apiVersion",)),
                                  hints=("use kaito.sh/v1beta1 (or the older kaito.sh/v1alpha1)",))]
-    problems: list[Diagnostic] = []
-    for error in sorted(_validator(api_version).iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
-        problems.extend(explain(doc, error))
+    problems = positioned_errors(doc, _validator(api_version))
     if problems:
         return None, problems
-    try:
-        model = SET_MODELS[api_version].model_validate(data)
-    except ValidationError as exc:  # the schema and the models agree; this is a safety net
-        return None, [Diagnostic("KC-S004", f"{'.'.join(map(str, e['loc']))}: {e['msg']}",
-                                 span=doc.span(tuple(e["loc"]))) for e in exc.errors()]
+    model, problems = validated_model(doc, SET_MODELS[api_version], data)
+    if model is None:
+        return None, problems
     return ParsedInferenceSet(doc, api_version, model), []
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import jsonschema_rs
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
+from pydantic import ValidationError as PydanticValidationError
 
 from ..diagnostics import Diagnostic
 from ..goregex import schema_validator
@@ -67,21 +68,46 @@ def render_schema(api_version: str) -> str:
 
 
 def write_schemas(directory: Path = SCHEMA_DIR) -> list[Path]:
+    return write_schema_files(directory, SCHEMA_FILES, render_schema)
+
+
+def write_schema_files(directory: Path, files: dict[str, str], render) -> list[Path]:
+    """Write ``render(api_version)`` into ``directory/<file>`` for each apiVersion of ``files``."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for api_version, name in SCHEMA_FILES.items():
+    for api_version, name in files.items():
         path = directory / name
-        path.write_text(render_schema(api_version))
+        path.write_text(render(api_version))
         written.append(path)
     return written
 
 
+def committed_validator(file_name: str, generate) -> Draft202012Validator:
+    """The committed schema (what users and editors see; generated on the fly if absent), its ``pattern``
+    keywords matched as Go matches them."""
+    path = SCHEMA_DIR / file_name
+    return schema_validator(json.loads(path.read_text()) if path.exists() else generate())
+
+
+def positioned_errors(doc: Document, validator: Draft202012Validator) -> list[Diagnostic]:
+    """Every schema error of ``doc``, in path order, as positioned diagnostics."""
+    errors = sorted(validator.iter_errors(doc.plain), key=lambda e: list(map(str, e.absolute_path)))
+    return [diagnostic for error in errors for diagnostic in explain(doc, error)]
+
+
+def validated_model(doc: Document, model, data: dict) -> tuple[Any, list[Diagnostic]]:
+    """``model`` built from schema-valid ``data``; the schema and the models agree, so an error here is a safety
+    net, reported at the field pydantic names."""
+    try:
+        return model.model_validate(data), []
+    except PydanticValidationError as exc:
+        return None, [Diagnostic("KC-S004", f"{'.'.join(map(str, e['loc']))}: {e['msg']}",
+                                 span=doc.span(tuple(e["loc"]))) for e in exc.errors()]
+
+
 @cache
 def validator_for(api_version: str) -> Draft202012Validator:
-    """The committed schema (what users and editors see); generated on the fly if absent."""
-    path = SCHEMA_DIR / SCHEMA_FILES[api_version]
-    schema = json.loads(path.read_text()) if path.exists() else generate_schema(api_version)
-    return schema_validator(schema)
+    return committed_validator(SCHEMA_FILES[api_version], lambda: generate_schema(api_version))
 
 
 @cache
@@ -94,11 +120,7 @@ def fast_validator_for(api_version: str) -> jsonschema_rs.Draft202012Validator:
 def schema_diagnostics(doc: Document, api_version: str) -> list[Diagnostic]:
     if fast_validator_for(api_version).is_valid(doc.plain):
         return []
-    validator = validator_for(api_version)
-    diags: list[Diagnostic] = []
-    for error in sorted(validator.iter_errors(doc.plain), key=lambda e: list(map(str, e.absolute_path))):
-        diags.extend(explain(doc, error))
-    return diags
+    return positioned_errors(doc, validator_for(api_version))
 
 
 def explain(doc: Document, error: ValidationError) -> list[Diagnostic]:
