@@ -15,13 +15,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .datadir import SCHEMA_DIR
 from .diagnostics import Diagnostic, SpecError, ToolError
 from .files import UnsafeFile, read_regular
 from .goregex import go_regex
 from .source import MAX_FILE_BYTES, Document, load_file
 
 CONFIG_FILE = "kaito-compile.yaml"
-SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.json"
+SCHEMA_FILE = SCHEMA_DIR / "config.schema.json"
 
 
 class Section(BaseModel):

@@ -11,22 +11,9 @@ from click.testing import CliRunner
 
 from kaito_compile.cli import cli
 from tests.catalog.test_hf_import import LLAMA_CONFIG, make_model
+from tests.support.cli import PHI3_WORKSPACE
 
-SPEC = """\
-apiVersion: kaito.sh/v1beta1
-kind: Workspace
-metadata:
-  name: workspace-phi-3
-  namespace: team
-resource:
-  instanceType: Standard_NC24ads_A100_v4
-  labelSelector:
-    matchLabels:
-      apps: phi-3
-inference:
-  preset:
-    name: phi-3-mini-4k-instruct
-"""
+SPEC = PHI3_WORKSPACE.replace("  name: workspace-phi-3\n", "  name: workspace-phi-3\n  namespace: team\n")
 REPO = ["--repo-url", "https://git.example.com/deploy.git", "--repo-path", "out"]
 COMMANDS = {  # (group/command words, arguments after them)
     "validate": (["validate"], ["ws.yaml"]),

@@ -14,23 +14,11 @@ import pytest
 from click.testing import CliRunner
 
 from kaito_compile.cli import cli
+from tests.support.cli import PHI3_WORKSPACE
 
-BAD_NAME = """\
-apiVersion: kaito.sh/v1beta1
-kind: Workspace
-metadata:
-  name: Phi3_Workspace
-resource:
-  instanceType: Standard_NC24ads_A100_v4
-  labelSelector:
-    matchLabels:
-      apps: phi-3
-inference:
-  preset:
-    name: phi-3-mini-4k-instruct
-"""
+GOOD = PHI3_WORKSPACE
 
-GOOD = BAD_NAME.replace("Phi3_Workspace", "workspace-phi-3")
+BAD_NAME = GOOD.replace("  name: workspace-phi-3\n", "  name: Phi3_Workspace\n")
 
 TYPO = GOOD.replace("  instanceType:", "  instanceTyp:")
 

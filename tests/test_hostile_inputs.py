@@ -25,23 +25,11 @@ from click.testing import CliRunner
 
 from kaito_compile.cli import cli
 from kaito_compile.source import MAX_FILE_BYTES
+from tests.support.cli import PHI3_WORKSPACE
 
 TIMEOUT = 60
 
-WORKSPACE = """\
-apiVersion: kaito.sh/v1beta1
-kind: Workspace
-metadata:
-  name: workspace-phi-3
-resource:
-  instanceType: Standard_NC24ads_A100_v4
-  labelSelector:
-    matchLabels:
-      apps: phi-3
-inference:
-  preset:
-    name: phi-3-mini-4k-instruct
-"""
+WORKSPACE = PHI3_WORKSPACE
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kaito_runtime import dockerconfig, imageref
+from kaito_runtime.challenge import parse_challenge
 from kaito_runtime.dockerconfig import Credential
 
 from .flux_artifact import Artifact, Blob
@@ -154,13 +154,12 @@ class Registry:
     # authentication
 
     def _authenticate(self, challenge: str) -> None:
-        scheme, _, rest = challenge.strip().partition(" ")
-        params = dict(re.findall(r'(\w+)="([^"]*)"', rest))
-        if scheme.lower() == "basic":
+        scheme, params = parse_challenge(challenge)
+        if scheme == "basic":
             if self.credential is None:
                 raise RegistryError(self._no_credentials())
             self._authorization = self.credential.basic_header()
-        elif scheme.lower() == "bearer":
+        elif scheme == "bearer":
             self._authorization = "Bearer " + self._token(params)
         else:
             raise RegistryError(f"{self.reference.host} asks for unsupported authentication {scheme or '(none)'!r}")

@@ -129,12 +129,13 @@ def _provenance_only(diff: TreeDiff) -> int:
     return sum(1 for ws in diff.workspaces for obj in ws.objects if obj.effect is Effect.PROVENANCE)
 
 
-def _image_text(image: ImageChange) -> str:
+def _image_text(image: ImageChange, mark: str = "") -> str:
+    """``old → new``, or which of the two is missing; each reference between two ``mark`` (Markdown's backtick)."""
     if image.old is None:
-        return f"{image.new} (new container)"
+        return f"{mark}{image.new}{mark} (new container)"
     if image.new is None:
-        return f"{image.old} (container removed)"
-    return f"{image.old} → {image.new}"
+        return f"{mark}{image.old}{mark} (container removed)"
+    return f"{mark}{image.old}{mark} → {mark}{image.new}{mark}"
 
 
 def _object_title(obj: ObjectDiff) -> str:
@@ -213,16 +214,8 @@ def _markdown_head(diff: TreeDiff) -> str:
                   for ws, obj in diff.replacements for r in obj.replacements]
     if diff.images:
         lines += ["", "#### Images", ""]
-        lines += [f"- `{i.object_ref}` container `{i.container}`: {_markdown_image(i)}" for i in diff.images]
+        lines += [f"- `{i.object_ref}` container `{i.container}`: {_image_text(i, '`')}" for i in diff.images]
     return "\n".join(lines) + "\n"
-
-
-def _markdown_image(image: ImageChange) -> str:
-    if image.old is None:
-        return f"`{image.new}` (new container)"
-    if image.new is None:
-        return f"`{image.old}` (container removed)"
-    return f"`{image.old}` → `{image.new}`"
 
 
 def _markdown_details(diff: TreeDiff) -> str:

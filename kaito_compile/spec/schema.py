@@ -17,12 +17,12 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 from pydantic import ValidationError as PydanticValidationError
 
+from ..datadir import SCHEMA_DIR
 from ..diagnostics import Diagnostic
 from ..goregex import schema_validator
 from ..source import Document
 from .models import WORKSPACE_MODELS
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent.parent / "schemas"
 SCHEMA_FILES = {
     "kaito.sh/v1beta1": "workspace-v1beta1.schema.json",
     "kaito.sh/v1alpha1": "workspace-v1alpha1.schema.json",

@@ -29,7 +29,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import shutil
 import sys
 import tarfile
@@ -44,6 +43,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from kaito_runtime import dockerconfig
+from kaito_runtime.challenge import parse_challenge
 from kaito_runtime.dockerconfig import Credential
 from kaito_runtime.egress import EgressPolicy, UnsafeDestination, guarded_client, is_loopback_host
 from kaito_runtime.imageref import ImageReference, InvalidReference, parse_normalized
@@ -136,12 +136,6 @@ def credentials_for(registry: str, files: Iterable[Path]) -> list[Credential]:
 
 
 # --- registry auth and client ----------------------------------------------------------------------
-
-
-def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
-    """``Bearer realm="…",service="…"`` → (``bearer``, {realm, service, …})."""
-    scheme, _, rest = header.strip().partition(" ")
-    return scheme.lower(), dict(re.findall(r'(\w+)="([^"]*)"', rest))
 
 
 class RegistryAuth(httpx.Auth):

@@ -60,9 +60,10 @@ def test_the_compiler_alone_with_a_node_jsii_supports(instructions):
 
 
 def test_everything_the_compiler_reads_beside_its_package_is_copied(instructions):
-    copied = {arg.split()[0] for op, arg in instructions if op == "COPY" and not arg.startswith("--from")}
+    copied = {source for op, arg in instructions if op == "COPY" and not arg.startswith("--from")
+              for source in arg.split()[:-1]}
     needed = {path.relative_to(REPO).as_posix() for path in (PRESETS_DIR, SCHEMA_DIR)}
-    assert needed | {"kaito_compile", "runtime/kaito_runtime", "pyproject.toml"} <= copied
+    assert needed | {"kaito_compile", "runtime/kaito_runtime", "pyproject.toml", "setup.py"} <= copied
 
 
 def test_runs_as_the_uid_argo_cd_requires_with_the_cmp_server_as_entrypoint(instructions):

@@ -31,6 +31,7 @@ from kaito_compile.gitops.flux_artifact import (FLUX_CONFIG, FLUX_CONTENT, OCI_M
 from kaito_compile.output import LOCK_FILE
 from kaito_compile.output.ownership import read_lock
 from tests.support import kube
+from tests.support.cli import run_cli
 
 with warnings.catch_warnings():  # deprecated since 3.11 (the project's Python): libcrypt makes the bcrypt hash
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -127,8 +128,7 @@ def no_docker_config(tmp_path, monkeypatch):
 
 
 def _push(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, ["push", *args], catch_exceptions=False)
-    return result.exit_code, result.stdout, result.stderr
+    return run_cli("push", *args)
 
 
 def _skopeo(*args: str) -> subprocess.CompletedProcess:

@@ -17,10 +17,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from kaito_compile.cli import cli
 from tests.gitops.test_push import LocalRegistry, needs_registry
+from tests.support.cli import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 OPENSSL = shutil.which("openssl")
@@ -102,8 +101,7 @@ def token_registry(tmp_path_factory):
 
 
 def _push(url: str, tree: Path) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, ["push", url, str(tree), "--plain-http"], catch_exceptions=False)
-    return result.exit_code, result.stdout, result.stderr
+    return run_cli("push", url, str(tree), "--plain-http")
 
 
 def test_bearer_token_flow_with_docker_config_credentials(token_registry, tmp_path, monkeypatch):

@@ -7,9 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from kaito_compile.cli import cli
+from tests.support.cli import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 LLAMA = "vllm/workspace-llama-3-3-70b"
@@ -23,13 +22,8 @@ def trees(tmp_path) -> tuple[Path, Path]:
     return old, new
 
 
-def _diff(*args: str):
-    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
-    return result.exit_code, result.stdout, result.stderr
-
-
 def test_identical_trees(trees):
-    code, out, _ = _diff("diff", "--exit-code", *map(str, trees))
+    code, out, _ = run_cli("diff", "--exit-code", *map(str, trees))
     assert code == 0
     assert out.splitlines()[1] == f"No changes ({len(list((REPO / 'out').glob('*/*')))} workspaces compared)"
 
@@ -39,7 +33,7 @@ def test_removed_workspace_and_changed_image(trees):
     shutil.rmtree(new / "byo")
     statefulset = new / LLAMA / "statefulset-workspace-llama-3-3-70b.yaml"
     statefulset.write_text(statefulset.read_text().replace("kaito-base:0.5.0", "kaito-base:0.6.0"))
-    code, out, _ = _diff("--format", "json", "diff", "--exit-code", str(old), str(new))
+    code, out, _ = run_cli("--format", "json", "diff", "--exit-code", str(old), str(new))
     assert code == 1
     report = json.loads(out)
     assert [(ws["workspace"], ws["status"], ws["headline"]) for ws in report["workspaces"]] == [
@@ -54,14 +48,14 @@ def test_removed_workspace_and_changed_image(trees):
 def test_a_file_that_is_not_a_manifest_is_a_tool_error(trees):
     old, new = trees
     (new / LLAMA / "notes.yaml").write_text("just: [a, broken")
-    code, _, err = _diff("diff", str(old), str(new))
+    code, _, err = run_cli("diff", str(old), str(new))
     assert code == 2
     assert f"{LLAMA}/notes.yaml:2:1: not YAML" in err and "[KC-E002]" in err
     assert "a, broken" not in err  # where and what, never the line itself
 
 
 def test_a_missing_tree_is_a_tool_error(trees, tmp_path):
-    code, _, err = _diff("diff", str(trees[0]), str(tmp_path / "absent"))
+    code, _, err = run_cli("diff", str(trees[0]), str(tmp_path / "absent"))
     assert code == 2 and "absent: not a directory [KC-E002]" in err
 
 
@@ -79,7 +73,7 @@ def test_inference_set_replica_and_autoscaling_changes(trees):
     scaled.write_text(scaled.read_text().replace("maxReplicaCount: 5", "maxReplicaCount: 8"))
     pool = new / "inference" / "phi-4-mini-0" / "nodepool-inference-phi-4-mini-0.yaml"
     pool.write_text(pool.read_text().replace('nodes: "5"', 'nodes: "8"'))
-    code, out, _ = _diff("--format", "json", "diff", str(old), str(new))
+    code, out, _ = run_cli("--format", "json", "diff", str(old), str(new))
     report = json.loads(out)
     headlines = {ws["workspace"]: ws["headline"] for ws in report["workspaces"]}
     assert headlines == {

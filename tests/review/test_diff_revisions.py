@@ -9,10 +9,9 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from kaito_compile.cli import cli
 from tests.review.gitrepo import CHAT, commit, git, make_fleet_repo
+from tests.support.cli import run_cli
 
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
 
@@ -24,8 +23,7 @@ def repo(tmp_path_factory) -> Path:
 
 def run(cwd: Path, monkeypatch, *args: str) -> tuple[int, str, str]:
     monkeypatch.chdir(cwd)
-    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
-    return result.exit_code, result.stdout, result.stderr
+    return run_cli(*args)
 
 
 @pytest.fixture(scope="module")
