@@ -85,8 +85,8 @@ class Document:
         return Span(self.file, line + 1, col + 1, length, source)
 
     def _locate(self, path: FieldPath, *, key: bool) -> tuple[int, int, bool]:
-        if self._positioned is not None and not key and len(path) == 2 and self._positioned.single:
-            found = _plain_block_value(self.lines, path, self.plain)
+        if self._positioned is not None and len(path) == 2 and self._positioned.single:
+            found = (_plain_block_key if key else _plain_block_value)(self.lines, path, self.plain)
             if found is not None:
                 return (*found, True)
         node = self.positioned
@@ -128,7 +128,41 @@ def _plain_block_value(lines: list[str], path: FieldPath, plain: Any) -> tuple[i
     section, key = path
     value = plain.get(section) if isinstance(plain, dict) else None
     value = value.get(key) if isinstance(value, dict) else None
-    if not isinstance(section, str) or not isinstance(key, str) or not isinstance(value, str) or not value:
+    if not isinstance(value, str) or not value:
+        return None
+    found = _block_child(lines, section, key)
+    if found is None:
+        return None
+    number, depth, text = found
+    column = depth + len(key) + 1 + len(text[len(key) + 1:]) - len(text[len(key) + 1:].lstrip(" "))
+    token = lines[number][column:].split(" #", 1)[0].rstrip(" ")
+    return (number, column) if token == value and not token.startswith(("'", '"')) else None
+
+
+# Characters that may start a quoted or block scalar, a flow collection, an anchor, an alias or a tag: a line after
+# one of them may continue a scalar rather than hold a key.
+_NOT_PLAIN_BLOCK = frozenset("\"'{[|>&*!?%@`")
+
+
+def _plain_block_key(lines: list[str], path: FieldPath, plain: Any) -> tuple[int, int] | None:
+    """(line, column) of the key ``key`` of ``section.key``, under the conditions of :func:`_plain_block_value`,
+    where moreover nothing in the section up to that key is more than plain block mappings and scalars (so no line
+    of it can be the continuation of a quoted or block scalar that only looks like ``key:``); None otherwise.
+    Warnings about a preset (a gated model without a token) point at ``inference.preset``'s key."""
+    section, key = path
+    parent = plain.get(section) if isinstance(plain, dict) else None
+    if not isinstance(parent, dict) or key not in parent:
+        return None
+    found = _block_child(lines, section, key, plain_only=True)
+    return None if found is None else (found[0], found[1])
+
+
+def _block_child(lines: list[str], section: Any, key: Any, *, plain_only: bool = False
+                 ) -> tuple[int, int, str] | None:
+    """(line, indentation, text) of the first ``key:`` among the first-level children of ``section:``, written
+    alone at column 0 of a block mapping; None when there is no such line (or, with ``plain_only``, when a line
+    before it holds more than plain block mappings and scalars)."""
+    if not isinstance(section, str) or not isinstance(key, str):
         return None
     starts = [index for index, line in enumerate(lines) if line.rstrip(" ") == f"{section}:"]
     if len(starts) != 1:
@@ -143,10 +177,10 @@ def _plain_block_value(lines: list[str], path: FieldPath, plain: Any) -> tuple[i
         if depth == 0:
             return None
         indent = depth if indent is None else indent
-        if depth == indent and text.startswith(f"{key}: "):
-            column = depth + len(key) + 1 + len(text[len(key) + 1:]) - len(text[len(key) + 1:].lstrip(" "))
-            token = line[column:].split(" #", 1)[0].rstrip(" ")
-            return (number, column) if token == value and not token.startswith(("'", '"')) else None
+        if depth == indent and (text.startswith(f"{key}: ") or text.rstrip(" ") == f"{key}:"):
+            return number, depth, text
+        if plain_only and not _NOT_PLAIN_BLOCK.isdisjoint(text):
+            return None
     return None
 
 

@@ -49,7 +49,9 @@ def test_every_case_and_example_reads_alike_with_the_same_positions():
             except source.DocumentTooLarge:
                 continue
             for field_path in [("metadata", "name"), ("metadata", "namespace"), ("resource", "labelSelector"),
-                               ("inference", "preset", "name"), ("spec",), ()]:
+                               ("resource", "instanceType"), ("inference", "preset"), ("inference", "adapters"),
+                               ("tuning", "preset"), ("tuning", "input"), ("inference", "preset", "name"), ("spec",),
+                               ()]:
                 assert doc.span(field_path) == reference.span(field_path), (path, field_path)
                 assert doc.span(field_path, key=True) == reference.span(field_path, key=True), (path, field_path)
     assert fast_files > 200
@@ -66,6 +68,27 @@ def test_every_case_and_example_reads_alike_with_the_same_positions():
 ])
 def test_what_libyaml_might_read_differently_goes_to_ruamel(text: str):
     assert source._parse_fast(text, "x.yaml", text.splitlines()) is None
+
+
+@pytest.mark.parametrize("text", [
+    # a quoted scalar whose second line looks like the key: only ruamel knows where the real key is
+    'inference:\n  note: "a\n  preset: b"\n  preset:\n    name: phi-4\n',
+    "inference:\n  note: |\n    x\n  preset:\n    name: phi-4\n",
+    "inference:\n  note: {a: 1,\n  preset: 2}\n  preset:\n    name: phi-4\n",
+    "inference:\n    preset:\n      name: phi-4\n",
+    "inference:\n  adapters:\n  - name: x\n  preset: # trailing comment\n    name: phi-4\n",
+])
+def test_key_positions_found_without_ruamel_are_ruamels(text: str):
+    (doc,) = source.parse_documents(text, "x.yaml")[0]
+    reference = source.Document("x.yaml", 0, ruamel_documents(text)[0], doc.lines)
+    assert doc.span(("inference", "preset"), key=True) == reference.span(("inference", "preset"), key=True)
+
+
+def test_a_plain_key_position_needs_no_ruamel_parse():
+    text = "kind: Workspace\ninference:\n  adapters:\n  - name: x\n  preset:\n    name: phi-4\n"
+    (doc,) = source.parse_documents(text, "x.yaml")[0]
+    span = doc.span(("inference", "preset"), key=True)
+    assert (span.line, span.col) == (5, 3) and doc._positioned._documents is None
 
 
 def test_positions_are_parsed_only_when_asked_for():

@@ -3,8 +3,8 @@
 One cdk8s App per build. Every jsii call is a round trip to the node process, and on a busy machine the
 round trip costs more than the work it carries, so workspaces are emitted in batches: a batch shares one
 chart without a namespace (namespaced objects carry their namespace in their own metadata, cluster-scoped
-node objects have none; a chart's namespace would be stamped on them), each workspace has a construct scope
-of its own, and the whole chart is turned into JSON with one call, then split per workspace (a chart lists
+node objects have none; a chart's namespace would be stamped on them), each workspace's construct ids have a
+prefix of their own (a construct per workspace would be one more round trip each), and the whole chart is turned into JSON with one call, then split per workspace (a chart lists
 its objects in creation order).
 """
 
@@ -16,11 +16,11 @@ import os
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 import cdk8s  # noqa: E402
-from constructs import Construct  # noqa: E402
 
 from ..gitops.sync import annotate_for_sync  # noqa: E402
 from ..plan.model import Plan  # noqa: E402
 from . import jsii_speedups, raw  # noqa: E402
+from .common import Scope  # noqa: E402
 from .inference import emit_template_statefulset, emit_transformers_deployment, emit_vllm_statefulset  # noqa: E402
 from .nodes import emit_machines, emit_node_claims, emit_node_pool  # noqa: E402
 from .services import emit_services  # noqa: E402
@@ -42,7 +42,7 @@ class Emitter:
         if self._chart is None:
             self._charts += 1
             self._chart = cdk8s.Chart(self.app, f"batch-{self._charts}", disable_resource_name_hashes=True)
-        scope = Construct(self._chart, f"workspace-{len(self._counts)}")
+        scope = Scope(self._chart, f"workspace-{len(self._counts)}-")
         objects = _emit_workspace(scope, plan, nvme_storage_class, node_class_group, node_class_kind)
         self._counts.append(len(objects))
         self._raw += [raw.take(obj) for obj in objects]
@@ -69,7 +69,7 @@ class Emitter:
         return self.synth()[0]
 
 
-def _emit_workspace(scope: Construct, plan: Plan, nvme_storage_class: bool, node_class_group: str,
+def _emit_workspace(scope: Scope, plan: Plan, nvme_storage_class: bool, node_class_group: str,
                     node_class_kind: str) -> list[cdk8s.ApiObject]:
     """Every object of one workspace, namespaced ones first, in emission order."""
     objects: list[cdk8s.ApiObject] = [*emit_config_maps(scope, plan)]

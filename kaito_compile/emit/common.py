@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 from cdk8s_plus_33 import k8s
+from constructs import Construct
 from kaito_runtime.layout import HF_HOME, SCRATCH_DIR
 
 from .. import __version__
@@ -16,6 +18,18 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "kaito-compile"}
 SPEC_HASH_ANNOTATION = "kaito-compile.dev/spec-hash"
 INFERENCE_PORT = 5000
 RUNTIME_UID = 1000
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where one workspace's objects go: the batch's chart, and a prefix that keeps their construct ids unique in
+    it (a construct of its own per workspace would cost a round trip to node each)."""
+
+    chart: Construct
+    prefix: str
+
+    def id(self, local: str) -> str:
+        return f"{self.prefix}{local}"
 
 
 def common_labels(plan: Plan) -> dict[str, str]:

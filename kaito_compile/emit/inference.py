@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 
 from cdk8s_plus_33 import k8s
-from constructs import Construct
 from kaito_runtime.layout import PULL_SECRETS_DIR
 
 from ..plan.model import AdapterPlan, Plan
@@ -24,6 +23,7 @@ from .common import (
     inference_toleration_specs,
     TEMPLATE_EXEMPTION,
     VLLM_EXEMPTION,
+    Scope,
     docker_config_volume,
     empty_dir,
     gpu_resources,
@@ -153,7 +153,7 @@ def _local_weights_volume(plan: Plan) -> k8s.Volume:
                       host_path=k8s.HostPathVolumeSource(path=plan.local_weights, type="Directory"))
 
 
-def emit_transformers_deployment(scope: Construct, plan: Plan) -> k8s.KubeDeployment:
+def emit_transformers_deployment(scope: Scope, plan: Plan) -> k8s.KubeDeployment:
     labels = workload_labels(plan)
     mounts = [mount("model-weights-volume", WEIGHTS_DIR), mount("dshm", "/dev/shm"), mount("tmp", "/tmp")]
     volumes = [empty_dir("model-weights-volume"), empty_dir("dshm", memory=True), empty_dir("tmp")]
@@ -178,7 +178,7 @@ def emit_transformers_deployment(scope: Construct, plan: Plan) -> k8s.KubeDeploy
         volume_mounts=mounts + _adapter_mounts(plan),
         security_context=restricted_security_context(),
     )
-    deployment = k8s.KubeDeployment(scope, "deployment", metadata=metadata(plan, plan.workspace), spec=k8s.DeploymentSpec(
+    deployment = k8s.KubeDeployment(scope.chart, scope.id("deployment"), metadata=metadata(plan, plan.workspace), spec=k8s.DeploymentSpec(
         replicas=workload_replicas(plan),
         selector=k8s.LabelSelector(match_labels=labels),
         strategy=k8s.DeploymentStrategy(type="Recreate"),
@@ -279,7 +279,7 @@ def _pvc_when_scaled(plan: Plan) -> str:
     return "Delete" if plan.autoscaled_max_nodes is not None else "Retain"
 
 
-def emit_vllm_statefulset(scope: Construct, plan: Plan, *, nvme_storage_class: bool) -> k8s.KubeStatefulSet:
+def emit_vllm_statefulset(scope: Scope, plan: Plan, *, nvme_storage_class: bool) -> k8s.KubeStatefulSet:
     labels = workload_labels(plan)
     cuda = plan.model.vllm.cudaToolkit
     download = plan.local_weights is None
@@ -327,7 +327,7 @@ def emit_vllm_statefulset(scope: Construct, plan: Plan, *, nvme_storage_class: b
                 access_modes=["ReadWriteOnce"], storage_class_name="kaito-local-nvme-disk",
                 resources=k8s.VolumeResourceRequirements(
                     requests={"storage": quantity(plan.disk_size)})))]
-    statefulset = k8s.KubeStatefulSet(scope, "statefulset", metadata=metadata(
+    statefulset = k8s.KubeStatefulSet(scope.chart, scope.id("statefulset"), metadata=metadata(
         plan, plan.workspace, annotations={"workspace.kaito.io/revision": "1", **linter_exemptions(VLLM_EXEMPTION)}),
         spec=k8s.StatefulSetSpec(
         replicas=workload_replicas(plan),
@@ -355,7 +355,7 @@ def emit_vllm_statefulset(scope: Construct, plan: Plan, *, nvme_storage_class: b
 
 # --- template workspaces ----------------------------------------------------------------------------------------
 
-def emit_template_statefulset(scope: Construct, plan: Plan) -> k8s.KubeStatefulSet:
+def emit_template_statefulset(scope: Scope, plan: Plan) -> k8s.KubeStatefulSet:
     labels = workload_labels(plan)
     template = copy.deepcopy(plan.template or {})
     template.setdefault("metadata", {}).setdefault("labels", {}).update(labels)
@@ -365,7 +365,7 @@ def emit_template_statefulset(scope: Construct, plan: Plan) -> k8s.KubeStatefulS
     if affinity is not None:
         pod["affinity"] = affinity
     pod["tolerations"] = list(pod.get("tolerations") or []) + inference_toleration_specs(plan)
-    statefulset = k8s.KubeStatefulSet(scope, "statefulset", metadata=metadata(
+    statefulset = k8s.KubeStatefulSet(scope.chart, scope.id("statefulset"), metadata=metadata(
         plan, plan.workspace, annotations=linter_exemptions(TEMPLATE_EXEMPTION)),
                                       spec=k8s.StatefulSetSpec(
                                           replicas=workload_replicas(plan),

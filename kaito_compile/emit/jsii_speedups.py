@@ -1,4 +1,4 @@
-"""Two costs jsii's Python side adds to every cdk8s object, removed without changing what node receives.
+"""Costs jsii's Python side adds to every cdk8s object, removed without changing what node builds.
 
 Profiling a 1,000-workspace build (bench/PROFILE.md) put two thirds of the emitter's Python time here:
 
@@ -9,14 +9,17 @@ Profiling a 1,000-workspace build (bench/PROFILE.md) put two thirds of the emitt
 * **struct serialisation**: to send a struct (``k8s.Container``, ``k8s.Volume`` …) jsii reads every one of its
   properties through its getter, and each generated getter evaluates a ``typing.Optional["…"]`` cast whose
   cache is too small for cdk8s-plus's 350 kinds, so it re-parses a forward reference each time. The getters only
-  return ``self._values.get(name)``; the fast path reads that directly.
+  return ``self._values.get(name)``; the fast path reads that directly. It also leaves the properties that were
+  never set out of the request instead of sending each as ``null`` (a Container has 23 properties and sets about
+  five): node treats a missing optional property and a null one alike, and it checks the type of every value it
+  is sent, so the request shrinks and node's work with it.
 * **request serialisation**: every request to node goes through cattrs' generic ``unstructure``, which
   dispatches on the class of each of the thousands of dicts, lists and strings a pod spec becomes. Plain
   dicts, lists and scalars are copied directly; anything else still goes to cattrs.
 
-Both reach into jsii's private internals, so they are installed only on the jsii version they were verified
+They reach into jsii's private internals, so they are installed only on the jsii version they were verified
 against (:data:`VERIFIED_JSII`, pinned in pyproject.toml), and only when the fast serialisation gives the
-original's result on a sample of nested structs. Anything unexpected (another version, a missing attribute, any
+original's result, less the unset properties, on a sample of nested structs. Anything unexpected (another version, a missing attribute, any
 error while installing) leaves jsii untouched and prints one warning: a slower build, never a failed one. Set
 ``KAITO_COMPILE_JSII_SPEEDUPS=0`` to run with jsii as it ships (for example to get typeguard's messages);
 tests/emit/test_jsii_speedups.py checks both ways write the same bytes.
@@ -117,8 +120,8 @@ def _fast_make_reference(original, python_jsii_mapping):
         if type(values) is dict and fqn is not None and not isinstance(value, enum.Enum):
             mapping = python_jsii_mapping(value)
             if mapping is not None:
-                data = {jsii_name: make_reference(kernel, values.get(python_name))
-                        for python_name, jsii_name in mapping.items()}
+                data = {jsii_name: make_reference(kernel, values[python_name])
+                        for python_name, jsii_name in mapping.items() if values.get(python_name) is not None}
                 return {"$jsii.struct": {"fqn": fqn, "data": data}}
         return original(kernel, value)
 
@@ -126,11 +129,25 @@ def _fast_make_reference(original, python_jsii_mapping):
 
 
 def _same_serialisation(original, fast) -> bool:
+    """Whether ``fast`` gives ``original``'s result on a sample, but for the unset struct properties it leaves out."""
     sample = _sample()
     try:
-        return fast(None, sample) == original(None, sample)
+        return fast(None, sample) == _without_unset(original(None, sample))
     except Exception:  # noqa: BLE001 - any difference in behaviour means: keep jsii as it is
         return False
+
+
+def _without_unset(reference: Any) -> Any:
+    """A serialised value with the struct properties whose value is None left out."""
+    if isinstance(reference, list):
+        return [_without_unset(item) for item in reference]
+    if not isinstance(reference, dict):
+        return reference
+    if set(reference) == {"$jsii.struct"}:
+        struct = reference["$jsii.struct"]
+        return {"$jsii.struct": {"fqn": struct["fqn"], "data": {
+            name: _without_unset(value) for name, value in struct["data"].items() if value is not None}}}
+    return {key: _without_unset(value) for key, value in reference.items()}
 
 
 def _sample() -> list:

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 
 import cdk8s
-from constructs import Construct
 
 from ..plan.model import Plan
 from ..plan.names import node_pool_name
 from . import raw
-from .common import WORKSPACE_LABEL, WORKSPACE_NAMESPACE_LABEL, common_annotations, common_labels
+from .common import Scope, WORKSPACE_LABEL, WORKSPACE_NAMESPACE_LABEL, common_annotations, common_labels
 
 NODEPOOL_LABEL = "karpenter.sh/nodepool"
 TAINTS = [{"key": "sku", "value": "gpu", "effect": "NoSchedule"}]
@@ -23,9 +22,9 @@ NODE_CLASS_REF = {
 }
 
 
-def _api_object(scope: Construct, plan: Plan, api_version: str, kind: str, name: str, labels: dict[str, str],
+def _api_object(scope: Scope, plan: Plan, api_version: str, kind: str, name: str, labels: dict[str, str],
                 annotations: dict[str, str], spec: dict) -> cdk8s.ApiObject:
-    obj = cdk8s.ApiObject(scope, f"{kind}-{name}", api_version=api_version, kind=kind, metadata=cdk8s.ApiObjectMetadata(
+    obj = cdk8s.ApiObject(scope.chart, scope.id(f"{kind}-{name}"), api_version=api_version, kind=kind, metadata=cdk8s.ApiObjectMetadata(
         name=name, labels={**common_labels(plan), **labels},
         annotations={**common_annotations(plan), **annotations}))
     # An untyped ApiObject passes a patched /spec through as it is, so it is spliced in after synthesis instead:
@@ -51,11 +50,11 @@ def _base_requirements(plan: Plan, pool_key: str, pool_value: str) -> list[dict]
     return requirements
 
 
-def emit_node_claims(scope: Construct, plan: Plan) -> list[cdk8s.ApiObject]:
+def emit_node_claims(scope: Scope, plan: Plan) -> list[cdk8s.ApiObject]:
     return [_node_claim(scope, plan, name) for name in plan.node_names]
 
 
-def _node_claim(scope: Construct, plan: Plan, name: str) -> cdk8s.ApiObject:
+def _node_claim(scope: Scope, plan: Plan, name: str) -> cdk8s.ApiObject:
     return _api_object(scope, plan, "karpenter.sh/v1", "NodeClaim", name,
                        labels={NODEPOOL_LABEL: "kaito", **_workspace_node_labels(plan)},
                        annotations={"karpenter.sh/do-not-disrupt": "true",
@@ -68,12 +67,12 @@ def _node_claim(scope: Construct, plan: Plan, name: str) -> cdk8s.ApiObject:
                        })
 
 
-def emit_machines(scope: Construct, plan: Plan) -> list[cdk8s.ApiObject]:
+def emit_machines(scope: Scope, plan: Plan) -> list[cdk8s.ApiObject]:
     """The karpenter.sh/v1alpha5 Machine that gpu-provisioner consumed before NodeClaim (the seeds' era)."""
     return [_machine(scope, plan, name) for name in plan.node_names]
 
 
-def _machine(scope: Construct, plan: Plan, name: str) -> cdk8s.ApiObject:
+def _machine(scope: Scope, plan: Plan, name: str) -> cdk8s.ApiObject:
     return _api_object(scope, plan, "karpenter.sh/v1alpha5", "Machine", name,
                        labels={"karpenter.sh/provisioner-name": "default", **_workspace_node_labels(plan)},
                        annotations={"kaito.sh/node-image-family": plan.node_image_family},
@@ -85,7 +84,7 @@ def _machine(scope: Construct, plan: Plan, name: str) -> cdk8s.ApiObject:
                        })
 
 
-def emit_node_pool(scope: Construct, plan: Plan, node_class_group: str, node_class_kind: str) -> cdk8s.ApiObject:
+def emit_node_pool(scope: Scope, plan: Plan, node_class_group: str, node_class_kind: str) -> cdk8s.ApiObject:
     workspace_labels = {"karpenter.kaito.sh/workspace-name": plan.workspace,
                         "karpenter.kaito.sh/workspace-namespace": plan.namespace}
     if plan.inference_set:

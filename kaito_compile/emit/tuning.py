@@ -10,12 +10,12 @@ pusher waiting for a marker that never comes.
 from __future__ import annotations
 
 from cdk8s_plus_33 import k8s
-from constructs import Construct
 from kaito_runtime.layout import DOCKER_CONFIG_DIR, PULL_SECRETS_DIR, SCRATCH_DIR
 
 from ..plan.model import Plan
 from . import raw
 from .common import (
+    Scope,
     WORKSPACE_LABEL,
     docker_config_volume,
     empty_dir,
@@ -128,7 +128,7 @@ def _volumes(plan: Plan) -> tuple[list[k8s.Volume], list[tuple[str, dict]]]:
     return volumes, user
 
 
-def emit_tuning_job(scope: Construct, plan: Plan) -> k8s.KubeJob:
+def emit_tuning_job(scope: Scope, plan: Plan) -> k8s.KubeJob:
     labels = {WORKSPACE_LABEL: plan.workspace}
     tuning = plan.tuning
     init = [c for c in [_input_init_container(plan)] if c is not None]
@@ -139,7 +139,7 @@ def emit_tuning_job(scope: Construct, plan: Plan) -> k8s.KubeJob:
     else:
         containers = [main]
     volumes, user_volumes = _volumes(plan)
-    job = k8s.KubeJob(scope, "job", metadata=metadata(plan, plan.workspace,
+    job = k8s.KubeJob(scope.chart, scope.id("job"), metadata=metadata(plan, plan.workspace,
                                                       annotations={"workspace.kaito.io/revision": "1"}),
                       spec=k8s.JobSpec(template=k8s.PodTemplateSpec(
                           metadata=k8s.ObjectMeta(labels=labels),
@@ -160,6 +160,6 @@ def emit_tuning_job(scope: Construct, plan: Plan) -> k8s.KubeJob:
     return job
 
 
-def emit_config_maps(scope: Construct, plan: Plan) -> list[k8s.KubeConfigMap]:
-    return [k8s.KubeConfigMap(scope, f"configmap-{cm.name}", metadata=metadata(plan, cm.name), data=cm.data)
+def emit_config_maps(scope: Scope, plan: Plan) -> list[k8s.KubeConfigMap]:
+    return [k8s.KubeConfigMap(scope.chart, scope.id(f"configmap-{cm.name}"), metadata=metadata(plan, cm.name), data=cm.data)
             for cm in plan.config_maps]
