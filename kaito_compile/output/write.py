@@ -270,17 +270,21 @@ def _writer_lock(path: Path, out: Path, timeout: float) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``path``; the kernel releases it when the process dies."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
     try:
-        deadline = time.monotonic() + timeout
+        deadline, said = time.monotonic() + timeout, False
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
                 if time.monotonic() >= deadline:
-                    holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
                     raise WriterBusy(
                         f"another kaito-compile (pid {holder}) is writing {out}; gave up after {timeout:g} s"
                     ) from None
+                if not said:  # as apt and cargo do: a build that seems to hang says what it waits for
+                    print(f"kaito-compile: waiting for another kaito-compile (pid {holder}) to finish writing "
+                          f"{out} (at most {timeout:g} s)", file=sys.stderr, flush=True)
+                    said = True
                 time.sleep(0.05)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)

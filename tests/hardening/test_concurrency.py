@@ -83,11 +83,16 @@ def start_build(project: Project, specs: Path, out: Path, logs: Path, *, pause: 
 
 
 def wait_until_paused(process: subprocess.Popen, logs: Path, point: str) -> None:
+    wait_for_line(process, logs, f"kaito-compile: paused at {point}")
+
+
+def wait_for_line(process: subprocess.Popen, logs: Path, text: str) -> None:
+    """Until the build running as ``process`` has written ``text`` to its stderr (it is still running then)."""
     deadline = time.monotonic() + PAUSE_TIMEOUT_S
-    while f"kaito-compile: paused at {point}" not in (logs / "stderr").read_text(errors="replace"):
-        assert process.poll() is None, f"build exited with {process.returncode} before pausing at {point}: " + (
+    while text not in (logs / "stderr").read_text(errors="replace"):
+        assert process.poll() is None, f"build exited with {process.returncode} before saying {text!r}: " + (
             logs / "stderr").read_text(errors="replace")
-        assert time.monotonic() < deadline, f"build did not pause at {point} within {PAUSE_TIMEOUT_S} s"
+        assert time.monotonic() < deadline, f"build did not say {text!r} within {PAUSE_TIMEOUT_S} s"
         time.sleep(0.05)
 
 
@@ -108,7 +113,8 @@ def test_two_builds_at_once_are_serialised_by_the_writer_lock(project: Project, 
     first = start_build(project, project.v2, out, first_logs, pause="locked")
     wait_until_paused(first, first_logs, "locked")
     second = start_build(project, project.v1, out, second_logs)
-    time.sleep(3)  # long enough for the second build to compile and reach the lock
+    wait_for_line(second, second_logs, f"kaito-compile: waiting for another kaito-compile (pid {first.pid}) to "
+                                       f"finish writing")
     assert second.poll() is None, "the second build did not wait for the writer lock"
     assert tree_bytes(out) == project.tree_v1, "out/ changed while its writer was paused"
     release(first)
@@ -128,7 +134,7 @@ def test_a_build_waiting_for_the_lock_can_be_interrupted_without_touching_out(pr
     try:
         wait_until_paused(holder, holder_logs, "locked")
         waiter = start_build(project, project.v2, out, waiter_logs)
-        time.sleep(3)
+        wait_for_line(waiter, waiter_logs, "kaito-compile: waiting for another kaito-compile (pid ")
         assert waiter.poll() is None, "the build did not wait for the writer lock"
         waiter.send_signal(signal.SIGINT)  # Ctrl-C: the user gives up waiting
         waited = wait_cli(waiter, [], waiter_logs, started=started, timeout_s=WAIT_TIMEOUT_S)

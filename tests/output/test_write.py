@@ -265,13 +265,15 @@ def test_a_writer_killed_at_any_point_leaves_out_whole_or_recoverable(
     assert sorted(p.name for p in sidecar_dir(out).iterdir()) == [".gitignore", "writer.lock"]
 
 
-def test_a_second_writer_waits_for_the_lock_and_gives_up_cleanly(tmp_path: Path, out: Path):
+def test_a_second_writer_waits_for_the_lock_and_gives_up_cleanly(tmp_path: Path, out: Path, capsys):
     write_tree(render(phi3()), out)
     holder = spawn_writer(tmp_path, render(falcon()), out, pause="locked")
     try:
         wait_until_paused(holder, "locked")
         with pytest.raises(WriterBusy, match=f"pid {holder.pid}"):
             write_tree(render(phi3(), falcon()), out, lock_timeout=0.3)
+        said = capsys.readouterr().err
+        assert said.count(f"waiting for another kaito-compile (pid {holder.pid}) to finish writing") == 1, said
         assert files_of(out) == render(phi3())
     finally:
         kill(holder)
