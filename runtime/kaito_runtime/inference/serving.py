@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from . import protocol
 from .errors import ERROR_TYPES, ApiError, note_error
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from .loading import LoadedModel
 
 CLIENT_CLOSED = 499  # nginx's status for a client that left before the answer; it is never delivered
+INLINE_PROMPT_CHARS = 4096  # prompts up to this size are tokenised on the event loop, longer ones in a thread
 
 
 def sampling_defaults(loaded: LoadedModel) -> Sampling:
@@ -181,6 +183,19 @@ def _coalesce(handle: RequestHandle, text: str) -> tuple[str, Event | None]:
             return text, event
         text += event.text
     return text, None
+
+
+async def encode_prompt(chars: int, encode: Callable[..., list[int]], *args: Any) -> list[int]:
+    """``encode(*args)`` for a prompt of ``chars`` characters: on the event loop when it is short (tens of
+    microseconds, less than a thread-pool round trip and the wake-ups it costs under load), in a worker thread when
+    it is long, so that tokenising it cannot hold up every other stream."""
+    if chars <= INLINE_PROMPT_CHARS:
+        return encode(*args)
+    return await run_in_threadpool(encode, *args)
+
+
+def chat_chars(messages: list[protocol.ChatMessage]) -> int:
+    return sum(len(m.text()) for m in messages)
 
 
 def encode_chat(tokenizer: Any, messages: list[protocol.ChatMessage]) -> list[int]:
