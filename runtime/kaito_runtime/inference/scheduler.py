@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -243,7 +243,7 @@ class StepScheduler(QueuedEngine):
         return RowState(request.sampling, list(request.prompt_ids),
                         frozenset(own_eos) if own_eos is not None else self._eos_ids, request.max_new_tokens)
 
-    def _step(self, joining: list[RequestHandle] = ()) -> None:
+    def _step(self, joining: Sequence[RequestHandle] = ()) -> None:
         """Advance every running row by one token; ``joining`` requests enter in the same pass (fused prefill)
         and take their first token from it."""
         batch = self._batch
