@@ -6,7 +6,8 @@ Builds a random Llama offline (the tests' builder) and starts the real server tw
 (``--scheduler=continuous``, the default, and ``--scheduler=dynamic``, the ``generate``-based batcher). Then,
 round after round, it measures over HTTP 1 and 8 concurrent closed-loop streaming clients
 (``/v1/completions``, greedy, every request exactly ``--tokens`` new tokens) on each server, and in this process
-``model.generate`` at batch 1 and 8 (the ceiling: what batching can give at most on this machine) and
+``model.generate`` at batch 1 and 8 (the ceiling: what batching can give at most on this machine), the server's
+continuous scheduler fed through its own interface without HTTP (what the HTTP layer costs is the difference), and
 transformers' own continuous batching (``generate_batch``, 8 requests). Each round is an interleaved pair
 (1 client, then 8), so load from other processes hits both sides of a ratio alike; the medians of the per-round
 ratios are reported. Target: 8 clients ≥ 5× the tokens/s of one on the continuous scheduler, with the median
@@ -19,6 +20,7 @@ processes made the tiny model 5-10x slower on a shared 2-core machine.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib.util
 import json
 import os
@@ -109,6 +111,56 @@ class InProcess:
         return Sample(generated / wall)
 
 
+class SchedulerOnly:
+    """The server's continuous scheduler in this process, used as the routes use it (``submit``, then the handle's
+    events, streamed) but without HTTP: 1 and 8 closed-loop clients as coroutines on one event loop."""
+
+    def __init__(self, model_dir: Path, local: InProcess) -> None:
+        from kaito_runtime.inference.loading import LoadedModel, load_tokenizer
+
+        self.loaded = LoadedModel(model=local.model, tokenizer=load_tokenizer(model_dir, trust_remote_code=False),
+                                  served_name="bench", context_length=2048,
+                                  input_device=local.model.get_input_embeddings().weight.device)
+        self.prompt_ids = self.loaded.tokenizer(PROMPT)["input_ids"]
+
+    def measure(self, clients: int, tokens: int, requests: int) -> Sample:
+        return asyncio.run(self._measure(clients, tokens, requests))
+
+    async def _measure(self, clients: int, tokens: int, requests: int) -> Sample:
+        from kaito_runtime.inference.generation import Failed, Finished, GenerationRequest, Sampling
+        from kaito_runtime.inference.metrics import Metrics
+        from kaito_runtime.inference.scheduler import StepScheduler
+
+        scheduler = StepScheduler(self.loaded, Metrics(), asyncio.get_running_loop(), max_batch_size=CLIENTS,
+                                  max_queue_size=4 * CLIENTS)
+        request = GenerationRequest(self.prompt_ids, tokens, Sampling(temperature=0, min_new_tokens=tokens),
+                                    adapter=None, model_label="bench", stream=True)
+
+        async def one() -> tuple[int, float]:
+            started, first = time.perf_counter(), None
+            handle = scheduler.submit(request)
+            while True:
+                event = await handle.events.get()
+                first = time.perf_counter() - started if first is None else first
+                if isinstance(event, Finished):
+                    return event.completion_tokens, first
+                if isinstance(event, Failed):
+                    raise RuntimeError(event.message)
+
+        async def client_loop() -> list[tuple[int, float]]:
+            return [await one() for _ in range(requests)]
+
+        scheduler.start()
+        try:
+            await one()  # warm-up
+            wall = time.perf_counter()
+            results = [r for loop in await asyncio.gather(*(client_loop() for _ in range(clients))) for r in loop]
+            wall = time.perf_counter() - wall
+        finally:
+            scheduler.stop()
+        return Sample(sum(n for n, _ in results) / wall, statistics.median(t for _, t in results))
+
+
 class Server:
     """The real server as a subprocess, driven over HTTP."""
 
@@ -168,7 +220,8 @@ class Server:
         self.process.wait(timeout=30)
 
 
-def measure_rounds(args: argparse.Namespace, local: InProcess, servers: dict[str, Server]) -> dict[str, list]:
+def measure_rounds(args: argparse.Namespace, local: InProcess, servers: dict[str, Server | SchedulerOnly]
+                   ) -> dict[str, list]:
     """Interleaved rounds: each round measures every pair (1 then 8) back to back."""
     rounds: dict[str, list] = {}
     for _ in range(args.runs):
@@ -194,6 +247,7 @@ def report(args: argparse.Namespace, local: InProcess, rounds: dict[str, list], 
     print("|---|---:|---:|---:|---:|---|")
     for name, label in (("continuous", "server, --scheduler=continuous (default)"),
                         ("dynamic", "server, --scheduler=dynamic"),
+                        ("scheduler", "continuous scheduler in-process, no HTTP"),
                         ("generate", f"`generate` in-process, batch 1 and {CLIENTS} (ceiling)")):
         one, many = median_of(name, lambda p: p[0].tokens_per_s), median_of(name, lambda p: p[1].tokens_per_s)
         ratio = median_of(name, lambda p: p[1].tokens_per_s / p[0].tokens_per_s)
@@ -217,15 +271,17 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="kaito-bench-"))
     model_dir = fixtures.build_tiny_model(workdir / "model", model_spec(fixtures, args.size))
     local = InProcess(model_dir, args.threads)
-    servers: dict[str, Server] = {}
+    servers: dict[str, Server | SchedulerOnly] = {}
     try:
         for scheduler in ("continuous", "dynamic"):
             servers[scheduler] = Server(model_dir, fixtures.free_port(), workdir / f"{scheduler}.log", scheduler,
                                         args.threads)
+        servers["scheduler"] = SchedulerOnly(model_dir, local)
         rounds = measure_rounds(args, local, servers)
     finally:
         for server in servers.values():
-            server.stop()
+            if isinstance(server, Server):
+                server.stop()
     report(args, local, rounds, local.generate_batch(CLIENTS, args.tokens, args.requests))
 
 

@@ -11,12 +11,20 @@ import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 
 from . import protocol
 from .errors import ApiError
 from .generation import GenerationRequest, RequestHandle, Sampling
-from .serving import encode_chat, encode_text, final, max_new_tokens, select_adapter, submit
+from .serving import (
+    chat_chars,
+    encode_chat,
+    encode_prompt,
+    encode_text,
+    final,
+    max_new_tokens,
+    select_adapter,
+    submit,
+)
 from .state import ServerState
 
 log = logging.getLogger(__name__)
@@ -31,7 +39,7 @@ def legacy_router(state: ServerState) -> APIRouter:
         if body.prompt is None and body.messages is None:
             raise ApiError(400, "Text generation parameter prompt required", "invalid_request")
         _log_ignored(body)
-        prompt_ids = await run_in_threadpool(_prompt_ids, loaded.tokenizer, body)
+        prompt_ids = await encode_prompt(_prompt_chars(body), _prompt_ids, loaded.tokenizer, body)
         generation = _generation_request(state, body, prompt_ids)
         handles: list[RequestHandle] = []
         try:  # a refused submission (queue full) cancels the sequences already queued
@@ -55,6 +63,12 @@ def _log_ignored(body: protocol.LegacyChatRequest) -> None:
                  protocol.printable(", ".join(body._ignored_keys)))
     if body.messages is not None and body.prefix is not None:
         log.info("/chat: prefix applies to prompt, not to messages; ignored")
+
+
+def _prompt_chars(body: protocol.LegacyChatRequest) -> int:
+    if body.messages is not None:
+        return chat_chars(body.messages)
+    return len(body.prefix or "") + len(body.prompt)
 
 
 def _prompt_ids(tokenizer: Any, body: protocol.LegacyChatRequest) -> list[int]:

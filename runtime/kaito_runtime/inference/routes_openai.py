@@ -6,12 +6,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 
 from . import protocol
 from .generation import Finished, GenerationRequest
 from .serving import (
+    chat_chars,
     encode_chat,
+    encode_prompt,
     encode_text,
     event_stream,
     final,
@@ -40,14 +41,15 @@ def openai_router(state: ServerState) -> APIRouter:
     async def chat_completions(body: protocol.ChatCompletionRequest, request: Request) -> Any:
         loaded, _ = state.serving()
         select_adapter(loaded, body.model)
-        prompt_ids = await run_in_threadpool(encode_chat, loaded.tokenizer, body.messages)
+        prompt_ids = await encode_prompt(chat_chars(body.messages), encode_chat, loaded.tokenizer, body.messages)
         return await _answer_chat(state, body, request, prompt_ids)
 
     @router.post("/v1/completions")
     async def completions(body: protocol.CompletionRequest, request: Request) -> Any:
         loaded, _ = state.serving()
         select_adapter(loaded, body.model)
-        prompt_ids = await run_in_threadpool(encode_text, loaded.tokenizer, body.prompt_text())
+        text = body.prompt_text()
+        prompt_ids = await encode_prompt(len(text), encode_text, loaded.tokenizer, text)
         return await _answer_completion(state, body, request, prompt_ids)
 
     return router

@@ -1,14 +1,18 @@
 """Continuous batching: requests join the running batch between decode steps and leave it when they finish.
 
-One worker thread owns the model and loops: admit waiting requests (up to ``max_batch_size`` rows) by running
-their prompts through the model together (prefill), then advance every row by one token (decode step) with a
-single forward pass over the batch's KV cache. A late request waits for one step, not for the whole batch; a
-finished, cancelled or timed-out row leaves at once and frees its slot. Each row samples with its own settings
-(``sampler``) and, with LoRA adapters, runs its own adapter (peft ``adapter_names``).
+One worker thread owns the model and loops: advance every running row by one token (decode step) with a single
+forward pass over the batch's KV cache, and let waiting requests (up to ``max_batch_size`` rows) join in that same
+pass: a short prompt enters as a row of its own, left-padded to the longest new prompt, while the running rows'
+last tokens sit at the right end of theirs (fused prefill: closed-loop clients re-arrive one by one, and a pass of
+its own per arrival cost a step's worth of time each). Prompts longer than ``FUSED_PROMPT_TOKENS`` get a prefill
+pass of their own, as does the first request of an idle batch. A late request waits for one step, not for the
+whole batch; a finished, cancelled or timed-out row leaves at once and frees its slot. Each row samples with its
+own settings (``sampler``) and, with LoRA adapters, runs its own adapter (peft ``adapter_names``).
 
-The KV cache is a ``DynamicCache`` whose rows are left-padded to a common length; admitting rows pads the shorter
-side on the left and concatenates, removing rows drops them and trims padding every row has. That needs plain
-full-attention cache layers: ``supports()`` checks it, and other models are served by ``engine.BatchingEngine``.
+The KV cache is a ``DynamicCache`` whose rows share one length; the attention mask says which columns each row
+uses (left padding, and the columns a fused prefill adds while the running rows use only the last one). Removing
+rows drops them and then the columns no remaining row uses. That needs plain full-attention cache layers:
+``supports()`` checks it, and other models are served by ``engine.BatchingEngine``.
 Measured against that engine and transformers' own continuous batching in bench/RUNTIME.md.
 """
 
@@ -17,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +45,9 @@ from .sampler import RowState, next_tokens
 log = logging.getLogger(__name__)
 
 STREAM_INTERVAL_S = 0.01  # streamed text is handed to the event loop at most this often (first tokens at once)
+# Longest prompt that joins a running decode step. Every running row is padded to the new prompt's length in that
+# pass, so a long prompt would cost the running rows more than the separate prefill pass it saves.
+FUSED_PROMPT_TOKENS = 32
 
 
 @dataclass
@@ -71,15 +78,44 @@ class _Batch:
         self.last += other.last
         self.positions += other.positions
 
+    def grow(self, joining: list[_Active], prompts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Make room for one pass in which the running rows feed their last token and ``joining`` rows their
+        ``prompts``; returns that pass's ``input_ids`` and ``position_ids``.
+
+        The pass is as wide as the longest new prompt (1 without any). Each running row feeds its last token in the
+        last column and masks the columns before it; each new row is left-padded, and its cache rows before the pass
+        are zeros its mask hides.
+        """
+        width = max(map(len, prompts), default=1)
+        running = len(self.active)
+        ids = [[0] * (width - 1) + [token] for token in self.last]
+        ids += [[0] * (width - len(p)) + p for p in prompts]
+        positions = [[position] * width for position in self.positions]
+        positions += [[0] * (width - len(p)) + list(range(len(p))) for p in prompts]
+        added = [[0] * (width - 1) + [1]] * running + [[0] * (width - len(p)) + [1] * len(p) for p in prompts]
+        device = self.mask.device
+        self.mask = torch.cat([_pad_rows(self.mask, len(prompts)), torch.tensor(added, device=device,
+                                                                             dtype=self.mask.dtype)], dim=1)
+        if prompts:
+            for layer in self.cache.layers:
+                layer.keys, layer.values = _pad_rows(layer.keys, len(prompts)), _pad_rows(layer.values, len(prompts))
+        self.active += joining
+        self.last += [0] * len(prompts)
+        self.positions = [p + 1 for p in self.positions] + [len(p) for p in prompts]
+        return torch.tensor(ids, device=device), torch.tensor(positions, device=device)
+
     def keep(self, indices: list[int]) -> None:
-        """Keep only these rows, then drop the leading columns that are padding in every remaining row."""
+        """Keep only these rows, then drop the columns no remaining row uses (padding and fused-prefill gaps)."""
         index = torch.tensor(indices, dtype=torch.long, device=self.mask.device)
         mask = self.mask.index_select(0, index)
-        start = int(mask.any(dim=0).int().argmax())
-        self.mask = mask[:, start:]
+        used = mask.any(dim=0)
+        columns = None if bool(used.all()) else used.nonzero().squeeze(1)
+        self.mask = mask if columns is None else mask.index_select(1, columns)
         for layer in self.cache.layers:
-            layer.keys = layer.keys.index_select(0, index)[:, :, start:]
-            layer.values = layer.values.index_select(0, index)[:, :, start:]
+            keys, values = layer.keys.index_select(0, index), layer.values.index_select(0, index)
+            if columns is not None:
+                keys, values = keys.index_select(2, columns), values.index_select(2, columns)
+            layer.keys, layer.values = keys, values
         self.active = [self.active[i] for i in indices]
         self.last = [self.last[i] for i in indices]
         self.positions = [self.positions[i] for i in indices]
@@ -118,6 +154,13 @@ def _pad_left(tensor: torch.Tensor, length: int, dim: int) -> torch.Tensor:
     return torch.cat([tensor.new_zeros(shape), tensor], dim=dim)
 
 
+def _pad_rows(tensor: torch.Tensor, rows: int) -> torch.Tensor:
+    """``tensor`` with ``rows`` rows of zeros appended (new rows' share of the cache or mask before their pass)."""
+    if rows == 0:
+        return tensor
+    return torch.cat([tensor, tensor.new_zeros((rows, *tensor.shape[1:]))])
+
+
 def supports(loaded: LoadedModel) -> bool:
     """Whether the model's KV cache is plain full attention (``DynamicLayer``s), which this scheduler can splice."""
     model = loaded.model
@@ -138,10 +181,7 @@ class StepScheduler(QueuedEngine):
         with torch.inference_mode():
             while (admitted := self._wait_for_work()) is not None:
                 try:
-                    if admitted:
-                        self._admit(admitted)
-                    if self._batch:
-                        self._step()
+                    self._iterate(admitted)
                 except Exception as error:  # a failed step must answer its requests, not kill the worker
                     self._fail_all(admitted, error)
                 self._metrics.requests_running.set(len(self._batch or ()))
@@ -163,8 +203,19 @@ class StepScheduler(QueuedEngine):
             self._metrics.queue_depth.set(len(self._pending))
             return admitted
 
+    def _iterate(self, admitted: list[RequestHandle]) -> None:
+        """One round of the worker: every running row advances one token, and ``admitted`` requests join."""
+        if self._batch and admitted and max(len(h.request.prompt_ids) for h in admitted) <= FUSED_PROMPT_TOKENS:
+            self._step(admitted)
+            return
+        if admitted:
+            self._admit(admitted)
+        if self._batch:
+            self._step()
+
     def _admit(self, handles: list[RequestHandle]) -> None:
-        """Prefill the new requests together, take their first tokens, and add them to the running batch."""
+        """Prefill the new requests together in a pass of their own, take their first tokens, and add them to the
+        running batch."""
         prompts = [h.request.prompt_ids for h in handles]
         length = max(map(len, prompts))
         device = self._loaded.input_device
@@ -174,9 +225,7 @@ class StepScheduler(QueuedEngine):
         cache = DynamicCache(config=self._loaded.model.config)
         logits = self._forward(handles, input_ids=ids, attention_mask=mask, position_ids=positions,
                                past_key_values=cache, cache_position=torch.arange(length, device=device))
-        active = [_Active(Row(h, self._loaded.tokenizer, self._metrics, self._eos_ids), self._row_state(h))
-                  for h in handles]
-        joining = _Batch(active, cache, mask, [0] * len(handles), [len(p) for p in prompts])
+        joining = _Batch(self._activate(handles), cache, mask, [0] * len(handles), [len(p) for p in prompts])
         self._metrics.batch_size.observe(len(handles))
         if self._batch is None:
             self._batch = joining
@@ -184,28 +233,32 @@ class StepScheduler(QueuedEngine):
             self._batch.join(joining)
         self._take_tokens(logits, first=len(self._batch) - len(handles), urgent=True)
 
+    def _activate(self, handles: list[RequestHandle]) -> list[_Active]:
+        return [_Active(Row(h, self._loaded.tokenizer, self._metrics, self._eos_ids), self._row_state(h))
+                for h in handles]
+
     def _row_state(self, handle: RequestHandle) -> RowState:
         request = handle.request
         own_eos = request.sampling.eos_token_ids
         return RowState(request.sampling, list(request.prompt_ids),
                         frozenset(own_eos) if own_eos is not None else self._eos_ids, request.max_new_tokens)
 
-    def _step(self) -> None:
-        """Advance every running row by one token."""
+    def _step(self, joining: Sequence[RequestHandle] = ()) -> None:
+        """Advance every running row by one token; ``joining`` requests enter in the same pass (fused prefill)
+        and take their first token from it."""
         batch = self._batch
-        device = self._loaded.input_device
-        batch.mask = torch.cat([batch.mask, batch.mask.new_ones((len(batch), 1))], dim=1)
+        past = batch.mask.shape[1]
+        ids, positions = batch.grow(self._activate(joining), [h.request.prompt_ids for h in joining])
         logits = self._forward(
             [a.row.handle for a in batch.active],
-            input_ids=torch.tensor(batch.last, device=device).unsqueeze(1),
+            input_ids=ids,
             attention_mask=batch.mask,
-            position_ids=torch.tensor(batch.positions, device=device).unsqueeze(1),
+            position_ids=positions,
             past_key_values=batch.cache,
-            cache_position=torch.tensor([batch.mask.shape[1] - 1], device=device),
+            cache_position=torch.arange(past, batch.mask.shape[1], device=batch.mask.device),
         )
-        batch.positions = [p + 1 for p in batch.positions]
         self._metrics.batch_size.observe(len(batch))
-        self._take_tokens(logits, first=0)
+        self._take_tokens(logits, first=0, urgent=bool(joining))
 
     def _forward(self, handles: list[RequestHandle], **inputs: Any) -> torch.Tensor:
         if self._loaded.uses_adapters:
