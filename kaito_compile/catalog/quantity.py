@@ -6,8 +6,10 @@ byte count *up*, so ``27.31Gi`` is 29323770430 bytes (27.31 × 2^30 = 2932377042
 
 from __future__ import annotations
 
+import functools
 import math
 from fractions import Fraction
+
 from ..goregex import go_regex
 
 GIB = 1 << 30
@@ -21,8 +23,10 @@ _QUANTITY = go_regex(r"^(?P<number>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?P<suffix>[KMGT
 _BINARY_SUFFIXES = ("Ei", "Pi", "Ti", "Gi", "Mi", "Ki")
 
 
+@functools.lru_cache(maxsize=1024)
 def quantity_bytes(text: str) -> int:
-    """``resource.MustParse(text).Value()``: the exact value, rounded up to a whole byte."""
+    """``resource.MustParse(text).Value()``: the exact value, rounded up to a whole byte (a catalog holds few
+    distinct sizes, and sizing reads them for every workspace: parsed once each)."""
     match = _QUANTITY.match(text.strip())
     if not match:
         raise ValueError(f"not a quantity: {text!r}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import posixpath
 import types
 import typing
@@ -240,8 +241,10 @@ def default_training_config_mapping(method: str) -> dict[str, Any]:
     return template
 
 
+@functools.cache
 def default_training_config(method: str) -> str:
-    """YAML text of Kaito's default template for ``method`` (what ``training_config.yaml`` holds)."""
+    """YAML text of Kaito's default template for ``method`` (what ``training_config.yaml`` holds); made once per
+    method (the compiler asks for it once per tuning workspace without a config of its own)."""
     return yaml.safe_dump(default_training_config_mapping(method), sort_keys=False, default_flow_style=False)
 
 
@@ -273,6 +276,19 @@ def resolve_output_dir(config: str | Mapping[str, Any]) -> str:
     compares string prefixes, so it would keep ``/mntx``; here ``/mntx`` is a sibling and becomes
     ``/mnt/mntx``.)
     """
+    if isinstance(config, str):
+        return _output_dir_of_text(config)
+    return _output_dir_of(config)
+
+
+@functools.lru_cache(maxsize=256)
+def _output_dir_of_text(text: str) -> str:
+    """:func:`resolve_output_dir` of YAML text, parsed once per distinct text: every tuning workspace that names
+    the same ConfigMap has the same text (a failure is not cached: it raises)."""
+    return _output_dir_of(text)
+
+
+def _output_dir_of(config: str | Mapping[str, Any]) -> str:
     problems: list[ConfigProblem] = []
     document = _load_document(config, problems)
     if problems:
