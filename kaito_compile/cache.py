@@ -305,10 +305,8 @@ def config_digest(config: ProjectConfig) -> str:
 
 
 def _project_catalogs(config: ProjectConfig) -> list:
-    from .catalog import project_catalog_paths
-
     return [[path.as_posix(), _readable(lambda: hashlib.sha256(path.read_bytes()).hexdigest())]
-            for path in project_catalog_paths(config)]
+            for path in config.catalog_paths]
 
 
 def _readable(read: Any) -> Any:
@@ -364,10 +362,9 @@ def tool_fingerprint() -> str:
 
 
 def _fingerprinted_files() -> Iterable[Path]:
-    from .catalog.loader import PRESETS_DIR
-    from .spec.schema import SCHEMA_DIR
-
     import kaito_runtime
+
+    from .paths import PRESETS_DIR, SCHEMA_DIR
 
     roots = [(_PACKAGE_ROOT, "*.py"), (Path(kaito_runtime.__file__).resolve().parent, "*.py"),
              (PRESETS_DIR, "*.yaml"), (SCHEMA_DIR, "*.json")]

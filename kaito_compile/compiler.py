@@ -247,8 +247,6 @@ def _cluster_names(namespace: str, name: str, config: ProjectConfig) -> tuple[st
 def _cluster_name_collisions(checked: list[tuple[_Workspace, list[Diagnostic]]]) -> None:
     """R5 on every Workspace whose cluster-scoped object another Workspace of the tree also makes: applied
     together, one would silently replace the other's nodes."""
-    from .rules.workspace import R5
-
     owners: dict[str, list[_Workspace]] = {}
     for item, _ in checked:
         for object_name in item.cluster_names:
@@ -259,6 +257,8 @@ def _cluster_name_collisions(checked: list[tuple[_Workspace, list[Diagnostic]]])
         for object_name in item.cluster_names:
             others = [other for other in owners[object_name] if other is not item]
             if others:
+                from .rules.workspace import R5  # only now: a cached run imports no rules
+
                 diags.append(Diagnostic(R5, R5_MESSAGE.format(
                     object=object_name, ns=item.namespace, name=item.name,
                     others=", ".join(f"{o.namespace}/{o.name} ({o.name_span.file}:{o.name_span.line})"

@@ -7,6 +7,7 @@ holds them. Every key is optional. The file is validated like a spec: positioned
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator, Mapping
 from functools import cached_property
@@ -18,10 +19,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from .diagnostics import Diagnostic, SpecError, ToolError
 from .files import UnsafeFile, read_regular
 from .goregex import go_regex
+from .paths import SCHEMA_DIR
 from .source import MAX_FILE_BYTES, Document, load_file
 
 CONFIG_FILE = "kaito-compile.yaml"
-SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.json"
+SCHEMA_FILE = SCHEMA_DIR / "config.schema.json"
 
 
 class Section(BaseModel):
@@ -142,6 +144,11 @@ class ProjectConfig(Section):
     def node_auto_provisioning(self) -> bool:
         return self.provisioner != "byo"
 
+    @property
+    def catalog_paths(self) -> list[Path]:
+        """The project catalogs, relative to the config file."""
+        return [self.base_dir / path for path in self.catalogs]
+
     @cached_property
     def _config_maps(self) -> dict[tuple[str, str], dict[str, str]]:
         maps = {}
@@ -256,16 +263,37 @@ def load_config(path: str) -> ProjectConfig:
     return ProjectConfig.model_validate({**data, "base_dir": Path(path).parent, "source": path})
 
 
-def _config_problems(doc: Document, data: Any) -> list[Diagnostic]:
+@functools.cache
+def _fast_config_validator():
+    """jsonschema-rs on the committed schema (tests/test_generated_files.py keeps it equal to
+    :func:`config_schema`): the verdict without generating the schema or importing Python jsonschema, which
+    every run that reads a config would otherwise pay for."""
+    import jsonschema_rs
+
+    return jsonschema_rs.Draft202012Validator(json.loads(SCHEMA_FILE.read_text()) if SCHEMA_FILE.exists()
+                                              else config_schema())
+
+
+def _schema_problems(doc: Document, data: Any) -> list[Diagnostic]:
+    """The config's schema errors as positioned diagnostics; Python jsonschema only words what jsonschema-rs
+    refused (or could not take: it refuses a mapping key that is not a string)."""
+    try:
+        if _fast_config_validator().is_valid(data):
+            return []
+    except ValueError:
+        pass
     from .goregex import schema_validator
     from .spec.schema import explain
 
-    validator = schema_validator(config_schema())
+    errors = schema_validator(config_schema()).iter_errors(data)
+    return [problem for error in errors for problem in explain(doc, error)]
+
+
+def _config_problems(doc: Document, data: Any) -> list[Diagnostic]:
     problems = list(_yaml_value_problems(doc, doc.data, ()))
     if problems:
         return problems  # a tagged or binary value has no plain-data meaning the schema could check
-    for error in validator.iter_errors(data):
-        problems.extend(explain(doc, error))
+    problems = _schema_problems(doc, data)
     if problems or not isinstance(data, dict):
         return problems  # the checks below need the shapes the schema promises
     base = Path(doc.file).parent

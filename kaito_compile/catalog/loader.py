@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ..diagnostics import Diagnostic, SpecError
+from ..paths import PRESETS_DIR
 from ..source import Document, load_file
 from ..spec.schema import explain
 from .catalog import ModelCatalog, SkuCatalog, mig_slice_gib
@@ -25,7 +26,6 @@ from .models import ModelEntry, ModelsFile
 from .schema import FILE_KINDS, validator_for
 from .skus import SkusFile
 
-PRESETS_DIR = Path(__file__).resolve().parent.parent.parent / "presets"
 MODELS_FILE = PRESETS_DIR / "models.yaml"
 SKUS_FILE = PRESETS_DIR / "skus.yaml"
 VLLM_FILE = PRESETS_DIR / "vllm.yaml"

@@ -10,12 +10,12 @@ from jsonschema import Draft202012Validator
 from pydantic import BaseModel
 
 from ..goregex import schema_validator
+from ..paths import SCHEMA_DIR
 from ..spec.schema import dump_schema, model_schema
 from .derive import VllmFile
 from .models import ModelsFile
 from .skus import SkusFile
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent.parent / "schemas"
 
 FILE_KINDS: dict[str, tuple[type[BaseModel], str]] = {
     "models": (ModelsFile, "catalog-models.schema.json"),

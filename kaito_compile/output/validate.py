@@ -12,15 +12,15 @@ import functools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
 
 from ..diagnostics import Diagnostic
+from ..paths import SCHEMA_DIR
 from ..source import Document, FieldPath
 
-SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schemas" / "kubernetes-objects.json"
+SCHEMA_FILE = SCHEMA_DIR / "kubernetes-objects.json"
 
 ObjectPath = tuple[str | int, ...]
 

@@ -19,10 +19,10 @@ from pydantic import ValidationError as PydanticValidationError
 
 from ..diagnostics import Diagnostic
 from ..goregex import schema_validator
+from ..paths import SCHEMA_DIR
 from ..source import Document
 from .models import WORKSPACE_MODELS
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent.parent / "schemas"
 SCHEMA_FILES = {
     "kaito.sh/v1beta1": "workspace-v1beta1.schema.json",
     "kaito.sh/v1alpha1": "workspace-v1alpha1.schema.json",
