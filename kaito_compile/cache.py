@@ -43,7 +43,6 @@ import hashlib
 import hmac
 import json
 import os
-import stat
 import sys
 import tempfile
 from collections.abc import Iterable
@@ -54,6 +53,7 @@ from pydantic import BaseModel
 
 from . import __version__
 from .diagnostics import Diagnostic, Severity, Span
+from .files import read_own_file
 
 if TYPE_CHECKING:
     from .config import ProjectConfig
@@ -154,7 +154,7 @@ class BuildCache:
     def _read_entries(self) -> dict[tuple[str, str], bytes]:
         """Each entry's line by (kind, key); nothing when the file is absent, unreadable, not this user's own, of
         another format or written with another key (with a warning for the last three)."""
-        data, problem = _read_own_file(self.path)
+        data, problem = read_own_file(self.path)
         if data is None:
             if problem:
                 self._ignore(problem)
@@ -196,30 +196,6 @@ class BuildCache:
                                  "authentication code does not match); rebuilding them")
 
 
-def _read_own_file(path: Path) -> tuple[bytes | None, str | None]:
-    """The bytes of ``path`` when it is a regular file of this user that nobody else can write; else None and why
-    (None when there is simply no file). Opened without following a symlink or blocking on a FIFO."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return None, None
-    except OSError as error:
-        return None, f"cannot open it ({error.strerror})"
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
-        os.close(fd)
-        return None, "it is not a regular file"
-    with open(fd, "rb") as handle:
-        if info.st_uid != os.geteuid():
-            return None, f"it belongs to another user (uid {info.st_uid})"
-        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-            return None, "other users can write it"
-        try:
-            return handle.read(), None
-        except OSError as error:
-            return None, f"cannot read it ({error.strerror})"
-
-
 def _header_problem(header: bytes) -> str:
     try:
         found = json.loads(header)
@@ -237,7 +213,7 @@ def user_key() -> bytes | None:
     directory = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kaito-compile"
     path = directory / KEY_FILE
     for _ in range(2):
-        data, problem = _read_own_file(path)
+        data, problem = read_own_file(path)
         if data is not None:
             return data if len(data) == _KEY_BYTES and not os.stat(path).st_mode & 0o077 else None
         if problem:
@@ -259,6 +235,20 @@ def user_key() -> bytes | None:
 def open_cache(out_dir: Path) -> BuildCache | None:
     """The cache beside ``out_dir`` (in its sidecar directory), or None when ``KAITO_COMPILE_NO_CACHE`` is set,
     there is no usable key, or ``out_dir`` is a place ``build`` refuses to write (nothing is written beside it)."""
+    found = _sidecar_and_key(out_dir)
+    return None if found is None else BuildCache(found[0] / CACHE_FILE, found[1])
+
+
+def open_stat_cache(out_dir: Path):
+    """The records of ``out_dir``'s files by their stat (:mod:`.output.statcache`), in its sidecar, authenticated
+    with the same key; None when the build cache is off (as :func:`open_cache`)."""
+    from .output.statcache import StatCache
+
+    found = _sidecar_and_key(out_dir)
+    return None if found is None else StatCache(*found)
+
+
+def _sidecar_and_key(out_dir: Path) -> tuple[Path, bytes] | None:
     from .output import OutputError, sidecar_dir
     from .output.write import usable_out_dir
 
@@ -269,9 +259,7 @@ def open_cache(out_dir: Path) -> BuildCache | None:
     except OutputError:
         return None
     key = user_key()
-    if key is None:
-        return None
-    return BuildCache(sidecar_dir(out) / CACHE_FILE, key)
+    return None if key is None else (sidecar_dir(out), key)
 
 
 # --- keys -----------------------------------------------------------------------------------------------------
