@@ -27,7 +27,8 @@ SCHEMA_FILE = SCHEMA_DIR / "config.schema.json"
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Built on first use rather than one validator per class at import: every run imports this module.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class FeatureGates(Section):

@@ -50,18 +50,21 @@ class StatCache:
         self.path = Path(sidecar) / STAT_FILE
         self._key = key
         self._loaded = self._load()
-        self._records: dict[str, tuple[Signature, str]] = dict(self._loaded)
+        self._records: dict[str, list] = dict(self._loaded)  # path → [*signature, digest]; checked when used
 
     def known(self, path: str, info: os.stat_result) -> str | None:
         """The sha256 digest (``sha256:<hex>``) of the bytes of ``path``, when a record has exactly ``info``."""
         record = self._records.get(path)
-        return record[1] if record is not None and record[0] == signature(info) else None
+        if isinstance(record, list) and len(record) == 7 and tuple(record[:6]) == signature(info) \
+                and isinstance(record[6], str):
+            return record[6]
+        return None
 
     def record(self, path: str, info: os.stat_result, digest: str, horizon: int | None) -> None:
         """Record that ``path`` with ``info`` holds the bytes of ``digest``, known since the file system time
         ``horizon`` (from :meth:`now`); a file changed at or after it is not recorded (see the module docstring)."""
         if horizon is not None and info.st_ctime_ns < horizon:
-            self._records[path] = (signature(info), digest)
+            self._records[path] = [*signature(info), digest]
         else:
             self._records.pop(path, None)
 
@@ -93,9 +96,8 @@ class StatCache:
         was written."""
         if self._records == self._loaded:
             return False
-        body = json.dumps({"format": FORMAT, "entries": {path: [*sig, digest] for path, (sig, digest)
-                                                         in sorted(self._records.items())}},
-                          separators=(",", ":"), ensure_ascii=False).encode()
+        body = json.dumps({"format": FORMAT, "entries": self._records}, separators=(",", ":"),
+                          ensure_ascii=False).encode()
         temporary = None
         try:
             handle, temporary = tempfile.mkstemp(prefix=f".{STAT_FILE}.", suffix=".tmp", dir=self.path.parent)
@@ -115,7 +117,8 @@ class StatCache:
     def _mac(self, body: bytes) -> str:
         return hmac.new(self._key, _MAC_CONTEXT + body, hashlib.sha256).hexdigest()
 
-    def _load(self) -> dict[str, tuple[Signature, str]]:
+    def _load(self) -> dict[str, list]:
+        """The records of an intact file of ours (each is checked when looked up); none otherwise."""
         data, _ = read_own_file(self.path)
         if data is None:
             return {}
@@ -124,17 +127,12 @@ class StatCache:
             return {}
         try:
             document = json.loads(body)
-            if document["format"] != FORMAT:
-                return {}
-            return {path: (tuple(record[:6]), record[6]) for path, record in document["entries"].items()
-                    if _well_formed(path, record)}
-        except (ValueError, KeyError, TypeError):
+        except ValueError:
             return {}
-
-
-def _well_formed(path: object, record: object) -> bool:
-    return (isinstance(path, str) and isinstance(record, list) and len(record) == 7
-            and all(type(value) is int for value in record[:6]) and isinstance(record[6], str))
+        if not isinstance(document, dict) or document.get("format") != FORMAT:
+            return {}
+        entries = document.get("entries")
+        return entries if isinstance(entries, dict) else {}
 
 
 def tree_digests(tree: Mapping[str, bytes], listed: Mapping[str, str]) -> dict[str, str]:
