@@ -408,9 +408,9 @@ class _CompileRun:
 
     def _preload_emitter(self) -> None:
         """An incremental build that has specs to validate will most likely emit: import the emitter (cdk8s's
-        Python modules, and node loading their jsii assemblies, about a second) in a thread meanwhile. Node's part
-        runs on another core while this thread validates and plans. Not for a cold build, whose validation would
-        only wait for the lock of the thread's imports."""
+        Python modules, node loading their jsii assemblies, the speedups' check: about a second) in a thread
+        meanwhile. Node's part runs on another core while this thread validates and plans. Not for a cold build,
+        whose validation would only wait for the lock of the thread's imports."""
         self._emitter_preload = threading.Thread(target=_import_emitter, name="kaito-compile emitter preload")
         self._emitter_preload.start()
 
@@ -617,9 +617,12 @@ def _output_from_payload(payload: dict) -> WorkspaceOutput | None:
 
 
 def _import_emitter() -> None:
-    """The preload thread's work; a failure is left to the import where the emitter is used, which reports it."""
+    """The preload thread's work: import the emitter and install its jsii speedups (which verifies them on a
+    sample, through node). A failure is left to the emitter's use, which reports it."""
     try:
-        from . import emit  # noqa: F401
+        from .emit import jsii_speedups
+
+        jsii_speedups.install()
     except Exception:  # noqa: BLE001
         pass
 
