@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import subprocess
-import threading
 from collections.abc import Callable, Iterable
 import dataclasses
 from dataclasses import dataclass, field
@@ -40,7 +39,6 @@ CHILD_NOTE = ("found in the Workspace each replica of InferenceSet {set} compile
 R5_MESSAGE = ("Workspace {ns}/{name} makes the cluster-scoped {object}, and so does {others}: cluster-scoped "
               "names must be unique across the compiled tree (rename one of the Workspaces)")
 EMIT_BATCH = 100  # workspaces per cdk8s chart: one synthesis call each, a progress step each
-PRELOAD_MAX_SPECS = 20  # at most this many changed spec files: cdk8s is loaded while they are validated
 
 
 class Catalogs:
@@ -390,7 +388,6 @@ class _CompileRun:
         self.configs, self.catalogs, self.cache, self.progress = configs, catalogs, cache, progress
         self._config_digests: dict[int, str] = {}
         self._configs_by_directory: dict[str, ProjectConfig] = {}
-        self._emitter_preload: threading.Thread | None = None
 
     def spec_files(self, paths: list[str]) -> list[_SpecFile]:
         """Every spec file's findings, in ``paths`` order: first everything the cache holds, then the rest."""
@@ -400,31 +397,14 @@ class _CompileRun:
             config = self._config_for(name)
             key = self._spec_key(name, raw, config)
             found.append(self._cached_spec(name, key) or _Pending(name, raw, config, key))
-        pending = sum(1 for item in found if isinstance(item, _Pending))
-        self._phase("Validating", pending)
-        if self.cache is not None and 0 < pending <= PRELOAD_MAX_SPECS:
-            self._preload_emitter()
+        self._phase("Validating", sum(1 for item in found if isinstance(item, _Pending)))
         return [self._fresh_spec(item) if isinstance(item, _Pending) else item for item in found]
-
-    def _preload_emitter(self) -> None:
-        """An incremental build that has specs to validate will most likely emit: import the emitter (cdk8s's
-        Python modules, node loading their jsii assemblies, the speedups' check: about a second) in a thread
-        meanwhile. Node's part runs on another core while this thread validates and plans. Not for a cold build,
-        whose validation would only wait for the lock of the thread's imports."""
-        self._emitter_preload = threading.Thread(target=_import_emitter, name="kaito-compile emitter preload")
-        self._emitter_preload.start()
-
-    def _await_emitter(self) -> None:
-        if self._emitter_preload is not None:
-            self._emitter_preload.join()
-            self._emitter_preload = None
 
     def outputs(self, valid: list[_Workspace], report: Report) -> list[WorkspaceOutput]:
         """The rendered files of every planned workspace in ``valid``, emitting those the cache lacks; an emitted
         object the strict schemas reject is a diagnostic in ``report`` instead."""
         planned = [item for item in valid if item.planned]
         self._emit([item for item in planned if item.output is None], report)
-        self._await_emitter()
         return [item.output for item in planned if item.output is not None]
 
     # --- spec files -----------------------------------------------------------------------------------------
@@ -529,7 +509,6 @@ class _CompileRun:
         A workspace with an object the strict schemas reject gets diagnostics in ``report`` and no output."""
         if not items:
             return
-        self._await_emitter()
         from . import __version__
         from .emit import Emitter
         from .output import WorkspaceOutput, render_workspace
@@ -614,17 +593,6 @@ def _output_from_payload(payload: dict) -> WorkspaceOutput | None:
                                payload["source_hash"], [], files)
     except (KeyError, TypeError, AttributeError):
         return None
-
-
-def _import_emitter() -> None:
-    """The preload thread's work: import the emitter and install its jsii speedups (which verifies them on a
-    sample, through node). A failure is left to the emitter's use, which reports it."""
-    try:
-        from .emit import jsii_speedups
-
-        jsii_speedups.install()
-    except Exception:  # noqa: BLE001
-        pass
 
 
 def _emit_settings(config: ProjectConfig) -> dict[str, Any]:
