@@ -68,9 +68,6 @@ class StatCache:
         else:
             self._records.pop(path, None)
 
-    def forget(self, path: str) -> None:
-        self._records.pop(path, None)
-
     def keep_only(self, paths: Iterable[str]) -> None:
         """Drop every record but those of ``paths`` (after a write: the records of the new tree)."""
         wanted = set(paths)

@@ -368,19 +368,17 @@ class _Known:
 
     def save_after_write(self, out: Path, written: Collection[str], horizon: int | None) -> None:
         """After the swap: record the files this write wrote (known since ``horizon``, taken before the swap made
-        them visible in ``out``) and keep the records of the others that still hold (a hard link made for the
-        new tree changes a file's ctime: such a file is read again next time)."""
+        them visible in ``out``). The records of the other files stay: each holds only for the exact stat it
+        names, and a file changed since, or given a hard link for the new tree, has another ctime (it is read
+        again next time)."""
         if self.cache is None:
             return
-        for path, digest in self.digests.items():
+        for path in written:
             try:
                 info = os.lstat(f"{out}/{path}")
             except FileNotFoundError:
                 continue
-            if path in written:
-                self.cache.record(path, info, digest, horizon)
-            elif not self.holds(path, info):
-                self.cache.forget(path)
+            self.cache.record(path, info, self.digests[path], horizon)
         self.save()
 
     def save(self) -> None:
