@@ -1,7 +1,7 @@
 """Incremental builds: what an unchanged input produced last time is read back instead of recomputed.
 
 The cache is one file beside ``out/``, in its sidecar directory (``.out.kaito-compile/build-cache.jsonl``,
-git-ignored). It holds three kinds of entries:
+git-ignored). It holds four kinds of entries:
 
 * ``spec``: key = the tool fingerprint, a spec file's name and bytes, the project config that governs it and
   the project catalogs it uses. Value: what loading and validating that file found (diagnostics, and per
@@ -13,6 +13,10 @@ git-ignored). It holds three kinds of entries:
 * ``catalog``: key = the tool fingerprint and the project catalogs' bytes. Value: the loaded model catalog as
   JSON data (validated again by its pydantic models when read). A hit skips parsing the catalogs with positions,
   the largest fixed cost of rebuilding after a one-spec change.
+* ``config``: key = the tool fingerprint, a project config's path and bytes. Value: the files it names (its
+  ConfigMaps' files, its catalogs). A spec key needs the config's digest (:func:`config_digest`: its bytes and
+  the bytes of those files); with this entry a run whose specs are all cached never loads a config, nor imports
+  pydantic and the config models.
 
 A catalog change therefore re-reads every spec (rules may look anywhere in a catalog) but re-renders only the
 workspaces whose plan changed. The tool fingerprint covers the version and the bytes of the compiler's own
@@ -49,8 +53,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
-
 from . import __version__
 from .diagnostics import Diagnostic, Severity, Span
 from .files import read_own_file
@@ -65,7 +67,7 @@ KEY_FILE = "cache-key"
 DISABLE_ENV = "KAITO_COMPILE_NO_CACHE"
 IGNORED_CODE = "KC-N004"
 _KEY_BYTES = 32
-KINDS = ("spec", "workspace", "catalog")
+KINDS = ("spec", "workspace", "catalog", "config")
 _PACKAGE_ROOT = Path(__file__).resolve().parent
 # Distributions whose version shapes the output (emission, YAML rendering, spec parsing and validation).
 _OUTPUT_DISTRIBUTIONS = ("cdk8s", "cdk8s_plus_33", "constructs", "jsii", "pyyaml", "ruamel.yaml", "pydantic",
@@ -276,30 +278,60 @@ def workspace_key(plan: Plan, settings: dict, header_path: str) -> str:
 
 
 def catalog_key(config: ProjectConfig) -> str:
+    return catalog_key_for(config.catalog_paths)
+
+
+def catalog_key_for(project_catalogs: list[Path]) -> str:
     """A loaded catalog's key: the built-in catalogs are in the tool fingerprint, the project catalogs' bytes here."""
-    return digest(tool_fingerprint(), "catalog", _project_catalogs(config))
+    return digest(tool_fingerprint(), "catalog", [[path.as_posix(), _file_digest(path)] for path in project_catalogs])
 
 
-def config_digest(config: ProjectConfig) -> str:
-    """Everything of a project config that can change what a spec compiles to or what it is told: the settings,
-    where the file is, the ConfigMaps with their files read, and the project catalogs' bytes."""
+def config_entry_key(source: str, raw: bytes) -> str:
+    """The key of a ``config`` entry: which files the config at ``source`` with bytes ``raw`` names (a config
+    whose bytes are unchanged names the same files, so it need not be parsed to find them)."""
+    return digest(tool_fingerprint(), "config", source, hashlib.sha256(raw).hexdigest())
+
+
+def config_references(config: ProjectConfig) -> dict:
+    """The files a loaded config names, relative to its directory: its ConfigMaps' files and its catalogs."""
+    return {"files": sorted({rel for cm in config.configMaps for rel in cm.files.values()}),
+            "catalogs": list(config.catalogs)}
+
+
+def config_digest(source: str | None, raw: bytes | None, references: dict) -> str:
+    """Everything of a project config that can change what a spec compiles to or what it is told: its bytes
+    (settings, inline ConfigMap data; the defaults are code, in the tool fingerprint), where it is, and the bytes
+    of the files it names (:func:`config_references`). Computed without loading the config models."""
+    base = Path(source).parent if source else Path(".")
     return digest({
-        "settings": config.model_dump(mode="json"),
-        "source": config.source,
-        "base_dir": config.base_dir.as_posix(),
-        "config_maps": [_readable(lambda: config.config_map(cm.namespace, cm.name)) for cm in config.configMaps],
-        "catalogs": _project_catalogs(config),
+        "source": source,
+        "bytes": None if raw is None else hashlib.sha256(raw).hexdigest(),
+        "files": [[rel, _named_file_digest(base, rel)] for rel in references["files"]],
+        "catalogs": [[rel, _named_file_digest(base, rel)] for rel in references["catalogs"]],
     })
 
 
-def _project_catalogs(config: ProjectConfig) -> list:
-    return [[path.as_posix(), _readable(lambda: hashlib.sha256(path.read_bytes()).hexdigest())]
-            for path in config.catalog_paths]
+def valid_references(payload: Any) -> bool:
+    return isinstance(payload, dict) and all(
+        isinstance(payload.get(name), list) and all(isinstance(rel, str) for rel in payload[name])
+        for name in ("files", "catalogs"))
 
 
-def _readable(read: Any) -> Any:
+def _named_file_digest(base: Path, relative: str) -> str:
+    """The sha256 of a file a config names, read as the config loader reads it (inside the config's directory, a
+    regular file), or why it cannot be read: the compile reports that, a key only has to differ."""
+    from .config_files import ConfigFileProblem, read_config_file
+    from .source import MAX_FILE_BYTES
+
     try:
-        return read()
+        return hashlib.sha256(read_config_file(base, relative, limit=MAX_FILE_BYTES).encode()).hexdigest()
+    except ConfigFileProblem as problem:
+        return f"unusable: {problem}"
+
+
+def _file_digest(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError as error:  # the compile itself reports it; the key only has to differ from a readable file's
         return f"unreadable: {error.strerror}"
 
@@ -320,7 +352,7 @@ def canonical(value: Any) -> Any:
         return canonical(value.value)
     if isinstance(value, Path):
         return value.as_posix()
-    if isinstance(value, BaseModel):
+    if _is_model(value):
         return {"$type": type(value).__qualname__, **canonical(value.model_dump(mode="json"))}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         fields = {field.name: canonical(getattr(value, field.name)) for field in dataclasses.fields(value)}
@@ -334,6 +366,12 @@ def canonical(value: Any) -> Any:
     if isinstance(value, (set, frozenset)):
         return sorted(canonical(item) for item in value)
     raise TypeError(f"cannot put a {type(value).__name__} into a cache key")
+
+
+def _is_model(value: Any) -> bool:
+    """A pydantic model, without importing pydantic (a cached run never does)."""
+    pydantic = sys.modules.get("pydantic")
+    return pydantic is not None and isinstance(value, pydantic.BaseModel)
 
 
 @functools.cache

@@ -16,13 +16,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .config_files import (  # noqa: F401  (re-exported: importers name them here)
+    CONFIG_FILE, ConfigFileMissing, ConfigFileProblem, ConfigResolver, read_config_file)
 from .diagnostics import Diagnostic, SpecError, ToolError
-from .files import UnsafeFile, read_regular
 from .goregex import go_regex
 from .paths import SCHEMA_DIR
 from .source import MAX_FILE_BYTES, Document, load_file
 
-CONFIG_FILE = "kaito-compile.yaml"
 SCHEMA_FILE = SCHEMA_DIR / "config.schema.json"
 
 
@@ -168,41 +168,6 @@ class ProjectConfig(Section):
         return self._config_maps.get((namespace, name))
 
 
-class ConfigFileProblem(Exception):
-    """Why a file the config names cannot be used; the message names the file, never its content."""
-
-
-class ConfigFileMissing(ConfigFileProblem):
-    """The file does not exist (yet: ``presets import`` creates the configured catalog)."""
-
-
-def read_config_file(base: Path, relative: str, *, limit: int) -> str:
-    """A file the config names (a ConfigMap file, a project catalog): a regular file inside the config's own
-    directory tree, of at most ``limit`` bytes, UTF-8 text. Its content lands in out/ or decides what is emitted,
-    so nothing outside the project is read, and no diagnostic ever quotes it."""
-    path = Path(relative)
-    if path.is_absolute() or ".." in path.parts:
-        raise ConfigFileProblem(f"{relative!r} must be a path inside the config's directory (no absolute paths, "
-                                "no '..')")
-    root = base.resolve()
-    target = (root / path).resolve()
-    if root not in target.parents:
-        raise ConfigFileProblem(f"{relative!r} leads outside the config's directory")
-    try:
-        data = read_regular(target, limit=limit)
-    except FileNotFoundError:
-        raise ConfigFileMissing(f"no such file {relative!r}") from None
-    except UnsafeFile as error:
-        raise ConfigFileProblem(f"{relative!r}: {error.why}") from None
-    except OSError as error:
-        raise ConfigFileProblem(f"{relative!r} cannot be read: {error.strerror}") from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigFileProblem(f"{relative!r} is not UTF-8 text (ConfigMap values are strings; binary data is "
-                                "not supported)") from None
-
-
 def config_schema() -> dict:
     schema = ProjectConfig.model_json_schema(mode="validation")
     for hidden in ("base_dir", "source"):
@@ -213,41 +178,6 @@ def config_schema() -> dict:
 
 def render_config_schema() -> str:
     return json.dumps(config_schema(), indent=2, sort_keys=True) + "\n"
-
-
-class ConfigResolver:
-    """Which project config governs a spec file: ``--config`` for all, else the nearest
-    ``kaito-compile.yaml`` in the file's directory or its parents (stopping at the repository root),
-    else the defaults. One repository can so hold several clusters' worth of Workspaces."""
-
-    def __init__(self, explicit: str | None = None):
-        self._explicit = load_config(explicit) if explicit else None
-        self._by_dir: dict[Path, ProjectConfig] = {}
-
-    def for_file(self, file: str) -> ProjectConfig:
-        if self._explicit is not None:
-            return self._explicit
-        directory = Path.cwd() if file in ("-", "<stdin>") else Path(file).resolve().parent
-        return self._for_dir(directory)
-
-    def _for_dir(self, directory: Path) -> ProjectConfig:
-        if directory not in self._by_dir:
-            candidate = directory / CONFIG_FILE
-            if candidate.is_file():
-                found = load_config(str(_relative(candidate)))
-            elif (directory / ".git").exists() or directory.parent == directory:
-                found = ProjectConfig()
-            else:
-                found = self._for_dir(directory.parent)
-            self._by_dir[directory] = found
-        return self._by_dir[directory]
-
-
-def _relative(path: Path) -> Path:
-    try:
-        return path.relative_to(Path.cwd())
-    except ValueError:
-        return path
 
 
 def load_config(path: str) -> ProjectConfig:
