@@ -1,7 +1,7 @@
 """Incremental builds: what an unchanged input produced last time is read back instead of recomputed.
 
 The cache is one file beside ``out/``, in its sidecar directory (``.out.kaito-compile/build-cache.jsonl``,
-git-ignored). It holds three kinds of entries:
+git-ignored). It holds four kinds of entries:
 
 * ``spec``: key = the tool fingerprint, a spec file's name and bytes, the project config that governs it and
   the project catalogs it uses. Value: what loading and validating that file found (diagnostics, and per
@@ -13,6 +13,10 @@ git-ignored). It holds three kinds of entries:
 * ``catalog``: key = the tool fingerprint and the project catalogs' bytes. Value: the loaded model catalog as
   JSON data (validated again by its pydantic models when read). A hit skips parsing the catalogs with positions,
   the largest fixed cost of rebuilding after a one-spec change.
+* ``config``: key = the tool fingerprint, a project config's path and bytes. Value: the files it names (its
+  ConfigMaps' files, its catalogs). A spec key needs the config's digest (:func:`config_digest`: its bytes and
+  the bytes of those files); with this entry a run whose specs are all cached never loads a config, nor imports
+  pydantic and the config models.
 
 A catalog change therefore re-reads every spec (rules may look anywhere in a catalog) but re-renders only the
 workspaces whose plan changed. The tool fingerprint covers the version and the bytes of the compiler's own
@@ -43,17 +47,15 @@ import hashlib
 import hmac
 import json
 import os
-import stat
 import sys
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
-
 from . import __version__
 from .diagnostics import Diagnostic, Severity, Span
+from .files import read_own_file
 
 if TYPE_CHECKING:
     from .config import ProjectConfig
@@ -65,7 +67,7 @@ KEY_FILE = "cache-key"
 DISABLE_ENV = "KAITO_COMPILE_NO_CACHE"
 IGNORED_CODE = "KC-N004"
 _KEY_BYTES = 32
-KINDS = ("spec", "workspace", "catalog")
+KINDS = ("spec", "workspace", "catalog", "config")
 _PACKAGE_ROOT = Path(__file__).resolve().parent
 # Distributions whose version shapes the output (emission, YAML rendering, spec parsing and validation).
 _OUTPUT_DISTRIBUTIONS = ("cdk8s", "cdk8s_plus_33", "constructs", "jsii", "pyyaml", "ruamel.yaml", "pydantic",
@@ -154,7 +156,7 @@ class BuildCache:
     def _read_entries(self) -> dict[tuple[str, str], bytes]:
         """Each entry's line by (kind, key); nothing when the file is absent, unreadable, not this user's own, of
         another format or written with another key (with a warning for the last three)."""
-        data, problem = _read_own_file(self.path)
+        data, problem = read_own_file(self.path)
         if data is None:
             if problem:
                 self._ignore(problem)
@@ -196,30 +198,6 @@ class BuildCache:
                                  "authentication code does not match); rebuilding them")
 
 
-def _read_own_file(path: Path) -> tuple[bytes | None, str | None]:
-    """The bytes of ``path`` when it is a regular file of this user that nobody else can write; else None and why
-    (None when there is simply no file). Opened without following a symlink or blocking on a FIFO."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return None, None
-    except OSError as error:
-        return None, f"cannot open it ({error.strerror})"
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
-        os.close(fd)
-        return None, "it is not a regular file"
-    with open(fd, "rb") as handle:
-        if info.st_uid != os.geteuid():
-            return None, f"it belongs to another user (uid {info.st_uid})"
-        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-            return None, "other users can write it"
-        try:
-            return handle.read(), None
-        except OSError as error:
-            return None, f"cannot read it ({error.strerror})"
-
-
 def _header_problem(header: bytes) -> str:
     try:
         found = json.loads(header)
@@ -237,7 +215,7 @@ def user_key() -> bytes | None:
     directory = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kaito-compile"
     path = directory / KEY_FILE
     for _ in range(2):
-        data, problem = _read_own_file(path)
+        data, problem = read_own_file(path)
         if data is not None:
             return data if len(data) == _KEY_BYTES and not os.stat(path).st_mode & 0o077 else None
         if problem:
@@ -259,6 +237,20 @@ def user_key() -> bytes | None:
 def open_cache(out_dir: Path) -> BuildCache | None:
     """The cache beside ``out_dir`` (in its sidecar directory), or None when ``KAITO_COMPILE_NO_CACHE`` is set,
     there is no usable key, or ``out_dir`` is a place ``build`` refuses to write (nothing is written beside it)."""
+    found = _sidecar_and_key(out_dir)
+    return None if found is None else BuildCache(found[0] / CACHE_FILE, found[1])
+
+
+def open_stat_cache(out_dir: Path):
+    """The records of ``out_dir``'s files by their stat (:mod:`.output.statcache`), in its sidecar, authenticated
+    with the same key; None when the build cache is off (as :func:`open_cache`)."""
+    from .output.statcache import StatCache
+
+    found = _sidecar_and_key(out_dir)
+    return None if found is None else StatCache(*found)
+
+
+def _sidecar_and_key(out_dir: Path) -> tuple[Path, bytes] | None:
     from .output import OutputError, sidecar_dir
     from .output.write import usable_out_dir
 
@@ -269,9 +261,7 @@ def open_cache(out_dir: Path) -> BuildCache | None:
     except OutputError:
         return None
     key = user_key()
-    if key is None:
-        return None
-    return BuildCache(sidecar_dir(out) / CACHE_FILE, key)
+    return None if key is None else (sidecar_dir(out), key)
 
 
 # --- keys -----------------------------------------------------------------------------------------------------
@@ -288,32 +278,60 @@ def workspace_key(plan: Plan, settings: dict, header_path: str) -> str:
 
 
 def catalog_key(config: ProjectConfig) -> str:
+    return catalog_key_for(config.catalog_paths)
+
+
+def catalog_key_for(project_catalogs: list[Path]) -> str:
     """A loaded catalog's key: the built-in catalogs are in the tool fingerprint, the project catalogs' bytes here."""
-    return digest(tool_fingerprint(), "catalog", _project_catalogs(config))
+    return digest(tool_fingerprint(), "catalog", [[path.as_posix(), _file_digest(path)] for path in project_catalogs])
 
 
-def config_digest(config: ProjectConfig) -> str:
-    """Everything of a project config that can change what a spec compiles to or what it is told: the settings,
-    where the file is, the ConfigMaps with their files read, and the project catalogs' bytes."""
+def config_entry_key(source: str, raw: bytes) -> str:
+    """The key of a ``config`` entry: which files the config at ``source`` with bytes ``raw`` names (a config
+    whose bytes are unchanged names the same files, so it need not be parsed to find them)."""
+    return digest(tool_fingerprint(), "config", source, hashlib.sha256(raw).hexdigest())
+
+
+def config_references(config: ProjectConfig) -> dict:
+    """The files a loaded config names, relative to its directory: its ConfigMaps' files and its catalogs."""
+    return {"files": sorted({rel for cm in config.configMaps for rel in cm.files.values()}),
+            "catalogs": list(config.catalogs)}
+
+
+def config_digest(source: str | None, raw: bytes | None, references: dict) -> str:
+    """Everything of a project config that can change what a spec compiles to or what it is told: its bytes
+    (settings, inline ConfigMap data; the defaults are code, in the tool fingerprint), where it is, and the bytes
+    of the files it names (:func:`config_references`). Computed without loading the config models."""
+    base = Path(source).parent if source else Path(".")
     return digest({
-        "settings": config.model_dump(mode="json"),
-        "source": config.source,
-        "base_dir": config.base_dir.as_posix(),
-        "config_maps": [_readable(lambda: config.config_map(cm.namespace, cm.name)) for cm in config.configMaps],
-        "catalogs": _project_catalogs(config),
+        "source": source,
+        "bytes": None if raw is None else hashlib.sha256(raw).hexdigest(),
+        "files": [[rel, _named_file_digest(base, rel)] for rel in references["files"]],
+        "catalogs": [[rel, _named_file_digest(base, rel)] for rel in references["catalogs"]],
     })
 
 
-def _project_catalogs(config: ProjectConfig) -> list:
-    from .catalog import project_catalog_paths
+def valid_references(payload: Any) -> bool:
+    return isinstance(payload, dict) and all(
+        isinstance(payload.get(name), list) and all(isinstance(rel, str) for rel in payload[name])
+        for name in ("files", "catalogs"))
 
-    return [[path.as_posix(), _readable(lambda: hashlib.sha256(path.read_bytes()).hexdigest())]
-            for path in project_catalog_paths(config)]
 
+def _named_file_digest(base: Path, relative: str) -> str:
+    """The sha256 of a file a config names, read as the config loader reads it (inside the config's directory, a
+    regular file), or why it cannot be read: the compile reports that, a key only has to differ."""
+    from .config_files import ConfigFileProblem, read_config_file
+    from .source import MAX_FILE_BYTES
 
-def _readable(read: Any) -> Any:
     try:
-        return read()
+        return hashlib.sha256(read_config_file(base, relative, limit=MAX_FILE_BYTES).encode()).hexdigest()
+    except ConfigFileProblem as problem:
+        return f"unusable: {problem}"
+
+
+def _file_digest(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError as error:  # the compile itself reports it; the key only has to differ from a readable file's
         return f"unreadable: {error.strerror}"
 
@@ -334,7 +352,7 @@ def canonical(value: Any) -> Any:
         return canonical(value.value)
     if isinstance(value, Path):
         return value.as_posix()
-    if isinstance(value, BaseModel):
+    if _is_model(value):
         return {"$type": type(value).__qualname__, **canonical(value.model_dump(mode="json"))}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         fields = {field.name: canonical(getattr(value, field.name)) for field in dataclasses.fields(value)}
@@ -348,6 +366,12 @@ def canonical(value: Any) -> Any:
     if isinstance(value, (set, frozenset)):
         return sorted(canonical(item) for item in value)
     raise TypeError(f"cannot put a {type(value).__name__} into a cache key")
+
+
+def _is_model(value: Any) -> bool:
+    """A pydantic model, without importing pydantic (a cached run never does)."""
+    pydantic = sys.modules.get("pydantic")
+    return pydantic is not None and isinstance(value, pydantic.BaseModel)
 
 
 @functools.cache
@@ -364,10 +388,9 @@ def tool_fingerprint() -> str:
 
 
 def _fingerprinted_files() -> Iterable[Path]:
-    from .catalog.loader import PRESETS_DIR
-    from .spec.schema import SCHEMA_DIR
-
     import kaito_runtime
+
+    from .datadir import PRESETS_DIR, SCHEMA_DIR
 
     roots = [(_PACKAGE_ROOT, "*.py"), (Path(kaito_runtime.__file__).resolve().parent, "*.py"),
              (PRESETS_DIR, "*.yaml"), (SCHEMA_DIR, "*.json")]

@@ -136,6 +136,7 @@ def build(opts: Options, paths: tuple[str, ...], out_dir: str) -> None:
     """Compile Workspaces into out/<namespace>/<workspace>/ (atomic; nothing changes on error)."""
     from pathlib import Path
 
+    from .cache import open_stat_cache
     from .output import write_tree
 
     def action() -> int:
@@ -143,7 +144,7 @@ def build(opts: Options, paths: tuple[str, ...], out_dir: str) -> None:
         if report.errors:
             emit_report(opts, report)
             return EXIT_INVALID
-        result = write_tree(tree, Path(out_dir), keep_spare=True)
+        result = write_tree(tree, Path(out_dir), keep_spare=True, stat_cache=open_stat_cache(Path(out_dir)))
         emit_report(opts, report, summary=False)
         if not opts.quiet and opts.format != "json":
             click.echo(f"Wrote {out_dir}/: {len(result.created)} created, {len(result.updated)} updated, "
@@ -170,6 +171,7 @@ def check(opts: Options, paths: tuple[str, ...], out_dir: str) -> None:
     import shlex
     from pathlib import Path
 
+    from .cache import open_stat_cache
     from .diagnostics import render_json
     from .output import check_tree
 
@@ -180,7 +182,7 @@ def check(opts: Options, paths: tuple[str, ...], out_dir: str) -> None:
             return EXIT_INVALID
         if opts.format != "json":  # the warnings build prints (an ignored cache, an empty file)
             emit_report(opts, report, summary=False)
-        result = check_tree(tree, Path(out_dir))
+        result = check_tree(tree, Path(out_dir), stat_cache=open_stat_cache(Path(out_dir)))
         if opts.format == "json":
             payload = json.loads(render_json(report)) | {
                 "upToDate": result.ok, "stale": result.stale, "missing": result.missing, "orphans": result.orphans}

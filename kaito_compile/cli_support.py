@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from .config import ConfigResolver
+from .config_files import ConfigResolver
 from .diagnostics import Report, Severity, SpecError, ToolError, render_github, render_json, render_text
 
 EXIT_OK, EXIT_INVALID, EXIT_TOOL = 0, 1, 2

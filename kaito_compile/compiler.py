@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from .config import ConfigResolver, ProjectConfig
+from .config_files import ConfigResolver
 from .diagnostics import Diagnostic, Report, Severity, Span, SpecError, ToolError
 from .source import Document, decode_source, discover, load_paths, parse_documents, read_source
 
-if TYPE_CHECKING:  # the rules and the spec models are imported where used: a cached `check` needs neither
+if TYPE_CHECKING:  # the rules, the spec and config models are imported where used: a cached `check` needs none
     from .cache import BuildCache
+    from .config import ProjectConfig
     from .rules import Validated
     from .spec import ParsedWorkspace
     from .spec.inferenceset import ParsedInferenceSet
@@ -247,8 +248,6 @@ def _cluster_names(namespace: str, name: str, config: ProjectConfig) -> tuple[st
 def _cluster_name_collisions(checked: list[tuple[_Workspace, list[Diagnostic]]]) -> None:
     """R5 on every Workspace whose cluster-scoped object another Workspace of the tree also makes: applied
     together, one would silently replace the other's nodes."""
-    from .rules.workspace import R5
-
     owners: dict[str, list[_Workspace]] = {}
     for item, _ in checked:
         for object_name in item.cluster_names:
@@ -259,6 +258,8 @@ def _cluster_name_collisions(checked: list[tuple[_Workspace, list[Diagnostic]]])
         for object_name in item.cluster_names:
             others = [other for other in owners[object_name] if other is not item]
             if others:
+                from .rules.workspace import R5  # only now: a cached run imports no rules
+
                 diags.append(Diagnostic(R5, R5_MESSAGE.format(
                     object=object_name, ns=item.namespace, name=item.name,
                     others=", ".join(f"{o.namespace}/{o.name} ({o.name_span.file}:{o.name_span.line})"
@@ -376,7 +377,6 @@ class _Pending(NamedTuple):
 
     name: str
     raw: bytes
-    config: ProjectConfig
     key: str | None
 
 
@@ -386,17 +386,16 @@ class _CompileRun:
     def __init__(self, configs: ConfigResolver, catalogs: Catalogs, cache: BuildCache | None,
                  progress: Progress | None):
         self.configs, self.catalogs, self.cache, self.progress = configs, catalogs, cache, progress
-        self._config_digests: dict[int, str] = {}
-        self._configs_by_directory: dict[str, ProjectConfig] = {}
+        self._config_digests: dict[str | None, str] = {}
+        self._sources_by_directory: dict[str, str | None] = {}
 
     def spec_files(self, paths: list[str]) -> list[_SpecFile]:
         """Every spec file's findings, in ``paths`` order: first everything the cache holds, then the rest."""
         found: list[_SpecFile | _Pending] = []
         for path in paths:
             name, raw = read_source(path)
-            config = self._config_for(name)
-            key = self._spec_key(name, raw, config)
-            found.append(self._cached_spec(name, key) or _Pending(name, raw, config, key))
+            key = self._spec_key(name, raw)
+            found.append(self._cached_spec(name, key) or _Pending(name, raw, key))
         self._phase("Validating", sum(1 for item in found if isinstance(item, _Pending)))
         return [self._fresh_spec(item) if isinstance(item, _Pending) else item for item in found]
 
@@ -409,25 +408,47 @@ class _CompileRun:
 
     # --- spec files -----------------------------------------------------------------------------------------
 
-    def _config_for(self, name: str) -> ProjectConfig:
-        """``configs.for_file`` once per directory (resolving a path costs a system call per component); a
+    def _config_source(self, name: str) -> str | None:
+        """``configs.source_for_file`` once per directory (resolving a path costs a system call per component); a
         symlinked spec file is looked up itself, its config is the one beside its target."""
         if name == "<stdin>" or os.path.islink(name):
-            return self.configs.for_file(name)
+            return self.configs.source_for_file(name)
         directory = os.path.dirname(name)
-        if directory not in self._configs_by_directory:
-            self._configs_by_directory[directory] = self.configs.for_file(name)
-        return self._configs_by_directory[directory]
+        if directory not in self._sources_by_directory:
+            self._sources_by_directory[directory] = self.configs.source_for_file(name)
+        return self._sources_by_directory[directory]
 
-    def _spec_key(self, name: str, raw: bytes, config: ProjectConfig) -> str | None:
-        from .cache import catalog_key, config_digest, spec_key
+    def _config_for(self, name: str) -> ProjectConfig:
+        return self.configs.load(self._config_source(name))
+
+    def _spec_key(self, name: str, raw: bytes) -> str | None:
+        from .cache import spec_key
 
         if self.cache is None:
             return None
-        if id(config) not in self._config_digests:
-            self._config_digests[id(config)] = config_digest(config)
-            self.cache.keep("catalog", catalog_key(config))  # the next edit of a spec under this config needs it
-        return spec_key(name, _posix(name), raw, self._config_digests[id(config)])
+        source = self._config_source(name)
+        if source not in self._config_digests:
+            self._config_digests[source] = self._config_digest(source)
+        return spec_key(name, _posix(name), raw, self._config_digests[source])
+
+    def _config_digest(self, source: str | None) -> str:
+        """The :func:`~.cache.config_digest` of the config at ``source``. The files it names come from the cache
+        while its bytes are unchanged, so a run whose specs are all cached never loads a config (nor imports the
+        config models); otherwise the config is loaded here, which reports an invalid one."""
+        from .cache import catalog_key_for, config_digest, config_entry_key, config_references, valid_references
+
+        raw = _config_bytes(source)
+        entry = None if raw is None else config_entry_key(source, raw)
+        references = {"files": [], "catalogs": []} if source is None else \
+            None if entry is None else self.cache.get("config", entry)  # the defaults name no file
+        if not valid_references(references):
+            references = config_references(self.configs.load(source))
+            if entry is not None and _config_bytes(source) == raw:  # not changed while it was loaded
+                self.cache.put("config", entry, references)
+        base = Path(source).parent if source else Path(".")
+        # the next edit of a spec under this config needs its catalog
+        self.cache.keep("catalog", catalog_key_for([base / rel for rel in references["catalogs"]]))
+        return config_digest(source, raw, references)
 
     def _cached_spec(self, name: str, key: str | None) -> _SpecFile | None:
         """The findings stored for ``key``, when every workspace they name has its rendered files cached too."""
@@ -439,7 +460,7 @@ class _CompileRun:
         return spec
 
     def _fresh_spec(self, pending: _Pending) -> _SpecFile:
-        name, config = pending.name, pending.config
+        name, config = pending.name, self._config_for(pending.name)
         text, problems = decode_source(pending.raw, name)
         docs: list[Document] = []
         if text is not None:
@@ -592,6 +613,20 @@ def _output_from_payload(payload: dict) -> WorkspaceOutput | None:
         return WorkspaceOutput(payload["namespace"], payload["workspace"], payload["source_file"],
                                payload["source_hash"], [], files)
     except (KeyError, TypeError, AttributeError):
+        return None
+
+
+def _config_bytes(source: str | None) -> bytes | None:
+    """The bytes of the config file ``source`` (None for the defaults, or when it cannot be read: loading it then
+    says why)."""
+    from .files import UnsafeFile, read_regular
+    from .source import MAX_FILE_BYTES
+
+    if source is None:
+        return None
+    try:
+        return read_regular(source, limit=MAX_FILE_BYTES)
+    except (OSError, UnsafeFile):
         return None
 
 

@@ -7,6 +7,7 @@ holds them. Every key is optional. The file is validated like a spec: positioned
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator, Mapping
 from functools import cached_property
@@ -15,18 +16,19 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .config_files import (  # noqa: F401  (re-exported: importers name them here)
+    CONFIG_FILE, ConfigFileMissing, ConfigFileProblem, ConfigResolver, read_config_file)
 from .datadir import SCHEMA_DIR
 from .diagnostics import Diagnostic, SpecError, ToolError
-from .files import UnsafeFile, read_regular
 from .goregex import go_regex
 from .source import MAX_FILE_BYTES, Document, load_file
 
-CONFIG_FILE = "kaito-compile.yaml"
 SCHEMA_FILE = SCHEMA_DIR / "config.schema.json"
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Built on first use rather than one validator per class at import: every run imports this module.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class FeatureGates(Section):
@@ -143,6 +145,11 @@ class ProjectConfig(Section):
     def node_auto_provisioning(self) -> bool:
         return self.provisioner != "byo"
 
+    @property
+    def catalog_paths(self) -> list[Path]:
+        """The project catalogs, relative to the config file."""
+        return [self.base_dir / path for path in self.catalogs]
+
     @cached_property
     def _config_maps(self) -> dict[tuple[str, str], dict[str, str]]:
         maps = {}
@@ -161,41 +168,6 @@ class ProjectConfig(Section):
         return self._config_maps.get((namespace, name))
 
 
-class ConfigFileProblem(Exception):
-    """Why a file the config names cannot be used; the message names the file, never its content."""
-
-
-class ConfigFileMissing(ConfigFileProblem):
-    """The file does not exist (yet: ``presets import`` creates the configured catalog)."""
-
-
-def read_config_file(base: Path, relative: str, *, limit: int) -> str:
-    """A file the config names (a ConfigMap file, a project catalog): a regular file inside the config's own
-    directory tree, of at most ``limit`` bytes, UTF-8 text. Its content lands in out/ or decides what is emitted,
-    so nothing outside the project is read, and no diagnostic ever quotes it."""
-    path = Path(relative)
-    if path.is_absolute() or ".." in path.parts:
-        raise ConfigFileProblem(f"{relative!r} must be a path inside the config's directory (no absolute paths, "
-                                "no '..')")
-    root = base.resolve()
-    target = (root / path).resolve()
-    if root not in target.parents:
-        raise ConfigFileProblem(f"{relative!r} leads outside the config's directory")
-    try:
-        data = read_regular(target, limit=limit)
-    except FileNotFoundError:
-        raise ConfigFileMissing(f"no such file {relative!r}") from None
-    except UnsafeFile as error:
-        raise ConfigFileProblem(f"{relative!r}: {error.why}") from None
-    except OSError as error:
-        raise ConfigFileProblem(f"{relative!r} cannot be read: {error.strerror}") from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigFileProblem(f"{relative!r} is not UTF-8 text (ConfigMap values are strings; binary data is "
-                                "not supported)") from None
-
-
 def config_schema() -> dict:
     schema = ProjectConfig.model_json_schema(mode="validation")
     for hidden in ("base_dir", "source"):
@@ -206,41 +178,6 @@ def config_schema() -> dict:
 
 def render_config_schema() -> str:
     return json.dumps(config_schema(), indent=2, sort_keys=True) + "\n"
-
-
-class ConfigResolver:
-    """Which project config governs a spec file: ``--config`` for all, else the nearest
-    ``kaito-compile.yaml`` in the file's directory or its parents (stopping at the repository root),
-    else the defaults. One repository can so hold several clusters' worth of Workspaces."""
-
-    def __init__(self, explicit: str | None = None):
-        self._explicit = load_config(explicit) if explicit else None
-        self._by_dir: dict[Path, ProjectConfig] = {}
-
-    def for_file(self, file: str) -> ProjectConfig:
-        if self._explicit is not None:
-            return self._explicit
-        directory = Path.cwd() if file in ("-", "<stdin>") else Path(file).resolve().parent
-        return self._for_dir(directory)
-
-    def _for_dir(self, directory: Path) -> ProjectConfig:
-        if directory not in self._by_dir:
-            candidate = directory / CONFIG_FILE
-            if candidate.is_file():
-                found = load_config(str(_relative(candidate)))
-            elif (directory / ".git").exists() or directory.parent == directory:
-                found = ProjectConfig()
-            else:
-                found = self._for_dir(directory.parent)
-            self._by_dir[directory] = found
-        return self._by_dir[directory]
-
-
-def _relative(path: Path) -> Path:
-    try:
-        return path.relative_to(Path.cwd())
-    except ValueError:
-        return path
 
 
 def load_config(path: str) -> ProjectConfig:
@@ -257,16 +194,37 @@ def load_config(path: str) -> ProjectConfig:
     return ProjectConfig.model_validate({**data, "base_dir": Path(path).parent, "source": path})
 
 
-def _config_problems(doc: Document, data: Any) -> list[Diagnostic]:
+@functools.cache
+def _fast_config_validator():
+    """jsonschema-rs on the committed schema (tests/test_generated_files.py keeps it equal to
+    :func:`config_schema`): the verdict without generating the schema or importing Python jsonschema, which
+    every run that reads a config would otherwise pay for."""
+    import jsonschema_rs
+
+    return jsonschema_rs.Draft202012Validator(json.loads(SCHEMA_FILE.read_text()) if SCHEMA_FILE.exists()
+                                              else config_schema())
+
+
+def _schema_problems(doc: Document, data: Any) -> list[Diagnostic]:
+    """The config's schema errors as positioned diagnostics; Python jsonschema only words what jsonschema-rs
+    refused (or could not take: it refuses a mapping key that is not a string)."""
+    try:
+        if _fast_config_validator().is_valid(data):
+            return []
+    except ValueError:
+        pass
     from .goregex import schema_validator
     from .spec.schema import explain
 
-    validator = schema_validator(config_schema())
+    errors = schema_validator(config_schema()).iter_errors(data)
+    return [problem for error in errors for problem in explain(doc, error)]
+
+
+def _config_problems(doc: Document, data: Any) -> list[Diagnostic]:
     problems = list(_yaml_value_problems(doc, doc.data, ()))
     if problems:
         return problems  # a tagged or binary value has no plain-data meaning the schema could check
-    for error in validator.iter_errors(data):
-        problems.extend(explain(doc, error))
+    problems = _schema_problems(doc, data)
     if problems or not isinstance(data, dict):
         return problems  # the checks below need the shapes the schema promises
     base = Path(doc.file).parent

@@ -4,6 +4,7 @@ it fails: both must give the same verdict on every case, example and hostile spe
 from __future__ import annotations
 
 import copy
+import json
 import random
 import warnings
 from pathlib import Path
@@ -56,3 +57,30 @@ def test_both_validators_give_the_same_verdict(api_version: str):
             checked += 1
             rejected += not verdict
     assert checked > 2000 and rejected > checked // 4
+
+
+def test_the_project_config_verdicts_agree():
+    """A project config is checked the same way (jsonschema-rs on the committed schema, Python jsonschema on the
+    generated one for the messages): same verdict on every config of the repository and on seeded mutations."""
+    from kaito_compile.config import _fast_config_validator, config_schema
+    from kaito_compile.goregex import schema_validator
+
+    fast, reference = _fast_config_validator(), schema_validator(config_schema())
+    rng = random.Random(15)
+    checked = rejected = 0
+    configs = []
+    for path in sorted(ROOT.glob("**/kaito-compile.yaml")):
+        try:
+            config = yaml.safe_load(path.read_text())
+            if json.loads(json.dumps(config)) != config:
+                continue  # a non-string key: jsonschema-rs cannot take it, Python jsonschema words it
+        except (yaml.YAMLError, TypeError):  # tags, binary values, dates: the config loader refuses them before the
+            continue  # schema (KC-S003)
+        configs.append(config)
+    for config in [c for c in configs if isinstance(c, dict)]:
+        for candidate in [config, *mutations(config, rng, 40)]:
+            verdict = fast.is_valid(candidate)
+            assert verdict == reference.is_valid(candidate), candidate
+            checked += 1
+            rejected += not verdict
+    assert checked > 500 and rejected > checked // 4

@@ -41,9 +41,7 @@ class Catalog:
 
 def project_catalog_paths(config: ProjectConfig | None) -> list[Path]:
     """The config's ``catalogs``, relative to the config file."""
-    if config is None:
-        return []
-    return [config.base_dir / path for path in config.catalogs]
+    return [] if config is None else config.catalog_paths
 
 
 def load_catalog(config: ProjectConfig | None = None, *, paths: Sequence[str | Path] = ()) -> Catalog:

@@ -15,10 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..files import UnsafeFile, read_regular
+from ..files import UnsafeFile, read_regular_with_stat
 from .disk import leftovers, scan
 from .errors import OwnershipConflict
 from .ownership import HEADER_PREFIX, Lock, read_lock, sha256_digest, verify_tree
+from .statcache import StatCache, lstat_all, tree_digests
 
 MAX_OUTPUT_FILE_BYTES = 64 * 1024 * 1024  # far above any generated file; a bigger one is not ours
 
@@ -37,37 +38,53 @@ class CheckResult:
         return not (self.stale or self.missing or self.orphans)
 
 
-def check_tree(tree: Mapping[str, bytes], out_dir: Path) -> CheckResult:
-    """Which files a ``write_tree(tree, out_dir)`` would create, change or leave as generated leftovers."""
+def check_tree(tree: Mapping[str, bytes], out_dir: Path, *, stat_cache: StatCache | None = None) -> CheckResult:
+    """Which files a ``write_tree(tree, out_dir)`` would create, change or leave as generated leftovers.
+
+    With ``stat_cache``, a file whose ``lstat`` is exactly the one recorded with the bytes the tree holds is not
+    read, and a file read and found up to date is recorded (:mod:`.statcache`)."""
     from .write import check_conflicts
 
-    verify_tree(tree)
+    digests = tree_digests(tree, verify_tree(tree).files)
     out_dir = Path(out_dir)
     root = display_root(out_dir)
+    horizon = stat_cache.now() if stat_cache is not None else None  # before anything in out/ is read
     state = scan(out_dir)
     lock, _ = read_lock(out_dir)
     left = leftovers(tree, out_dir, state, lock)
-    check_conflicts(tree, out_dir, state, lock, set(left.deletable))
+    stats = lstat_all(out_dir, state.entries & tree.keys())
+    check_conflicts(tree, out_dir, state, lock, set(left.deletable), stats)
     stale, missing, chunks = [], [], []
     for path, data in sorted(tree.items()):
         if path not in state.entries:
             missing.append(path)
             chunks.append(_diff(None, data, f"{root}/{path}"))
-        elif (current := _read(out_dir, path)) != data:
+        elif stat_cache is not None and stat_cache.known(path, stats[path]) == digests[path]:
+            continue
+        elif (current := _read_with_stat(out_dir, path))[0] != data:
             stale.append(path)
-            chunks.append(_diff_shown(current, data, f"{root}/{path}", lock, path))
+            chunks.append(_diff_shown(current[0], data, f"{root}/{path}", lock, path))
+        elif stat_cache is not None:
+            stat_cache.record(path, current[1], digests[path], horizon)
     orphans = sorted(left.deletable + left.kept)
     chunks.extend(_diff_shown(_read(out_dir, path), None, f"{root}/{path}", lock, path) for path in orphans)
+    if stat_cache is not None:
+        stat_cache.save()
     return CheckResult(stale=stale, missing=missing, orphans=orphans, diff="".join(chunks))
 
 
 def _read(out_dir: Path, path: str) -> bytes | None:
     """The bytes of a regular file in ``out_dir`` (None when it is too large to be one kaito-compile wrote)."""
+    return _read_with_stat(out_dir, path)[0]
+
+
+def _read_with_stat(out_dir: Path, path: str) -> tuple[bytes | None, os.stat_result | None]:
+    """:func:`_read`, with the ``fstat`` of the file read."""
     try:
-        return read_regular(out_dir / path, limit=MAX_OUTPUT_FILE_BYTES)
+        return read_regular_with_stat(out_dir / path, limit=MAX_OUTPUT_FILE_BYTES)
     except UnsafeFile as error:
         if "limit" in error.why:
-            return None
+            return None, None
         raise OwnershipConflict(f"{error}, but kaito-compile generates a file there") from None
 
 

@@ -41,6 +41,7 @@ from pathlib import Path
 from .disk import DiskState, leftovers, scan
 from .errors import OutputError, OwnershipConflict, WriteFailed, WriterBusy
 from .ownership import LOCK_FILE, Lock, carries_header, read_lock, sha256_digest, verify_tree
+from .statcache import StatCache, lstat_all, tree_digests
 
 PAUSE_ENV = "KAITO_COMPILE_TEST_PAUSE"
 SPARE = "spare"
@@ -104,42 +105,49 @@ def make_sidecar(sidecar: Path) -> None:
 
 def write_tree(
     tree: Mapping[str, bytes], out_dir: Path, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S,
-    keep_spare: bool = False,
+    keep_spare: bool = False, stat_cache: StatCache | None = None,
 ) -> WriteResult:
     """Make ``out_dir`` hold ``tree`` (from ``render_tree``), atomically; the user's files stay untouched.
 
     ``keep_spare``: keep the replaced tree in the sidecar (``spare/``) and turn it into the next tree, so a
     write costs file operations for what changed since the last two writes instead of a hard link, an unlink
     and a directory per file and workspace (seconds for thousands of files). The CLI's ``build`` does.
+
+    ``stat_cache``: files whose ``lstat`` it recorded with the tree's bytes are not read to find what changed, and
+    what this write wrote or read is recorded in it (:mod:`.statcache`).
     """
-    verify_tree(tree)
+    listed = verify_tree(tree).files
     out = usable_out_dir(Path(out_dir))
     sidecar = sidecar_dir(out)
     try:
         make_sidecar(sidecar)
         with _writer_lock(sidecar / "writer.lock", out, lock_timeout):
-            return _write_locked(tree, out, sidecar, keep_spare)
+            return _write_locked(tree, out, sidecar, keep_spare, _Known(stat_cache, tree, listed))
     except OSError as error:
         _discard_staging(sidecar)
         raise WriteFailed(_os_reason(out_dir, error)) from None
 
 
-def _write_locked(tree: Mapping[str, bytes], out: Path, sidecar: Path, keep_spare: bool) -> WriteResult:
+def _write_locked(tree: Mapping[str, bytes], out: Path, sidecar: Path, keep_spare: bool, known: _Known
+                  ) -> WriteResult:
     spare = sidecar / SPARE
     _pause("locked")
     _recover(out, sidecar)
     if not keep_spare:
         _remove(spare)
-    plan = _plan(tree, out)
+    plan = _plan(tree, out, known)
     if not plan.result.changed:
+        known.save()
         return plan.result
     staging = spare if keep_spare and spare.is_dir() and out.is_dir() else sidecar / "staging"
     if staging == spare:
         _reconcile(tree, out, plan, spare)
     else:
         _build(tree, out, plan, staging)
-    _make_durable(staging, [*plan.result.created, *plan.result.updated], plan.dirs)
+    written = [*plan.result.created, *plan.result.updated]
+    _make_durable(staging, written, plan.dirs)
     _pause("staged")
+    horizon = known.cache.now() if known.cache is not None else None  # the written files are ours until the swap
     _swap(staging, out, sidecar / "previous")
     _sync_dir(out.parent)
     _pause("swapped")
@@ -150,6 +158,7 @@ def _write_locked(tree: Mapping[str, bytes], out: Path, sidecar: Path, keep_spar
     _remove(sidecar / "staging")
     _remove(sidecar / "previous")
     _sync_dir(sidecar)
+    known.save_after_write(out, set(written), horizon)
     return plan.result
 
 
@@ -220,7 +229,10 @@ def _sync_dir(path: Path) -> None:
 
 
 def _signature(path: str) -> tuple[int, ...]:
-    info = os.lstat(path)
+    return _signature_of(os.lstat(path))
+
+
+def _signature_of(info: os.stat_result) -> tuple[int, ...]:
     return (info.st_ino, info.st_dev, info.st_size, info.st_mtime_ns, info.st_mode)
 
 
@@ -302,18 +314,23 @@ def _recover(out: Path, sidecar: Path) -> None:
     _remove(sidecar / "staging")  # an unfinished new tree, or the old tree after a completed exchange
 
 
-def _plan(tree: Mapping[str, bytes], out: Path) -> _Plan:
+def _plan(tree: Mapping[str, bytes], out: Path, known: _Known) -> _Plan:
+    """What to create, update, delete and carry; the unchanged files read on the way are recorded in ``known``."""
     state = scan(out)
     lock, warning = read_lock(out)
     left = leftovers(tree, out, state, lock)
-    check_conflicts(tree, out, state, lock, set(left.deletable))
+    stats = lstat_all(out, state.entries)
+    check_conflicts(tree, out, state, lock, set(left.deletable), stats)
     created, updated, unchanged, warnings = [], [], [], [warning] if warning else []
     listed = lock.files if lock else {}
     for path, data in tree.items():
         if path not in state.entries:
             created.append(path)
-        elif _same_bytes(f"{out}/{path}", data):
+        elif known.holds(path, stats[path]):
             unchanged.append(path)
+        elif (read := _same_bytes_with_stat(f"{out}/{path}", data)) is not None:
+            unchanged.append(path)
+            known.record(path, read)
         else:
             updated.append(path)
             if path in listed and sha256_digest(Path(out, path).read_bytes()) != listed[path]:
@@ -330,16 +347,56 @@ def _plan(tree: Mapping[str, bytes], out: Path) -> _Plan:
         removed_dirs=sorted(state.dirs - dirs),
         warnings=warnings,
     )
-    signatures = {path: _signature(f"{out}/{path}") for path in state.entries}
+    signatures = {path: _signature_of(info) for path, info in stats.items()}
     return _Plan(result=result, carried=carried, dirs=sorted(dirs, key=lambda d: (d.count("/"), d)),
                  signatures=signatures)
 
 
+class _Known:
+    """What a :class:`~.statcache.StatCache` knows of ``out/`` (nothing without one), and the file system time
+    (:meth:`~.statcache.StatCache.now`) taken before this write read anything in it."""
+
+    def __init__(self, cache: StatCache | None, tree: Mapping[str, bytes], listed: Mapping[str, str]):
+        self.cache = cache
+        self.digests = tree_digests(tree, listed) if cache is not None else {}
+        self.horizon = cache.now() if cache is not None else None
+
+    def holds(self, path: str, info: os.stat_result) -> bool:
+        """Whether ``path`` with ``info`` is known to hold the tree's bytes."""
+        return self.cache is not None and self.cache.known(path, info) == self.digests[path]
+
+    def record(self, path: str, info: os.stat_result) -> None:
+        """``path`` with ``info`` was read and holds the tree's bytes."""
+        if self.cache is not None:
+            self.cache.record(path, info, self.digests[path], self.horizon)
+
+    def save_after_write(self, out: Path, written: Collection[str], horizon: int | None) -> None:
+        """After the swap: record the files this write wrote (known since ``horizon``, taken before the swap made
+        them visible in ``out``). The records of the other files stay: each holds only for the exact stat it
+        names, and a file changed since, or given a hard link for the new tree, has another ctime (it is read
+        again next time)."""
+        if self.cache is None:
+            return
+        for path in written:
+            try:
+                info = os.lstat(f"{out}/{path}")
+            except FileNotFoundError:
+                continue
+            self.cache.record(path, info, self.digests[path], horizon)
+        self.save()
+
+    def save(self) -> None:
+        if self.cache is not None:
+            self.cache.keep_only(self.digests)
+            self.cache.save()
+
+
 def check_conflicts(
-    tree: Mapping[str, bytes], out: Path, state: DiskState, lock: Lock | None, deleting: set[str]
+    tree: Mapping[str, bytes], out: Path, state: DiskState, lock: Lock | None, deleting: set[str],
+    stats: Mapping[str, os.stat_result],
 ) -> None:
     """Refuse a tree that would overwrite or shadow what kaito-compile did not generate (``check`` applies the
-    same rules, so it fails where ``build`` would)."""
+    same rules, so it fails where ``build`` would). ``stats``: the ``lstat`` of every tree path in ``out``."""
     listed = lock.files if lock else {}
     remaining = state.entries - deleting
     for path in tree:
@@ -352,7 +409,7 @@ def check_conflicts(
                                     "there")
         if path not in state.entries:
             continue
-        if not stat.S_ISREG(os.lstat(f"{out}/{path}").st_mode):
+        if not stat.S_ISREG(stats[path].st_mode):
             raise OwnershipConflict(f"{target} is not a regular file, but kaito-compile generates a file there")
         # With a lock, only the files it lists are ours to overwrite; without one (deleted, damaged) the header is
         # the only sign of a generated file.
@@ -365,11 +422,22 @@ def check_conflicts(
 
 
 def _same_bytes(path: Path | str, data: bytes) -> bool:
-    info = os.lstat(path)
-    if not stat.S_ISREG(info.st_mode) or info.st_size != len(data):
-        return False
-    with open(path, "rb") as handle:
-        return handle.read() == data
+    return _same_bytes_with_stat(path, data) is not None
+
+
+def _same_bytes_with_stat(path: Path | str, data: bytes) -> os.stat_result | None:
+    """The ``fstat`` of the regular file ``path`` (taken before reading it) when it holds ``data``; else None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as error:
+        if os.path.islink(path):
+            return None
+        raise error
+    with open(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size != len(data):
+            return None
+        return info if handle.read(len(data) + 1) == data else None
 
 
 def _parents(path: str) -> list[str]:

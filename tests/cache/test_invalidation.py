@@ -127,3 +127,19 @@ def test_a_failed_run_keeps_the_entries_it_did_not_use(compile_repo, repo: Path)
     broken.write_text(good)
     warm = compile_repo()
     assert (warm.parsed, warm.emitted) == ([], [])
+
+
+def test_changing_a_file_a_project_config_names_rereads_the_specs_it_governs(compile_repo, repo: Path):
+    """A cached run does not load the configs (it reads which files they name from the cache): a ConfigMap file
+    a config names is still part of every key under that config."""
+    config_file = repo / "vllm" / "kaito-compile.yaml"
+    config = yaml.safe_load(config_file.read_text())
+    config["configMaps"] = [{"name": "long-context", "namespace": "team",
+                             "files": {"inference_config.yaml": "long-context.txt"}}]
+    write_yaml(config_file, config)
+    named = repo / "vllm" / "long-context.txt"
+    named.write_text("vllm:\n  max-model-len: 4096\n")
+    compile_repo()
+    assert (compile_repo().parsed, compile_repo().emitted) == ([], [])
+    named.write_text("vllm:\n  max-model-len: 2048\n")
+    assert compile_repo().parsed == [spec for spec in SPECS if spec.startswith("repo/vllm/")]

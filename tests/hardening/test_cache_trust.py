@@ -71,7 +71,7 @@ def test_every_entry_is_plain_json_behind_a_mac(tmp_path: Path):
     assert build(tmp_path, out).exit_code == 0
     header, *entries = cache_of(out).read_bytes().splitlines()
     assert json.loads(header)["format"] == 2
-    assert {line.split(b" ", 1)[0] for line in entries} == {b"spec", b"workspace", b"catalog"}
+    assert {line.split(b" ", 1)[0] for line in entries} == {b"spec", b"workspace", b"catalog", b"config"}
     for line in entries:
         kind, key, mac, body = line.split(b" ", 3)
         json.loads(body)
