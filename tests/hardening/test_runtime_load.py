@@ -110,7 +110,10 @@ async def run_load(base_url: str, kinds: list[str]) -> list[Outcome]:
     for item in enumerate(kinds):
         queue.put_nowait(item)
     outcomes: list[Outcome | None] = [None] * len(kinds)
-    limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
+    # Idle pooled connections expire on the client before the server's 5 s keep-alive timeout closes them, as a
+    # client should configure it: at equal timeouts a connection idle for ~5 s (the pool's least used one, on a busy
+    # machine) can be reused just as the server closes it, and that POST gets a transport error (RFC 9112 §9.3.1).
+    limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS, keepalive_expiry=2.0)
     async with httpx.AsyncClient(base_url=base_url, timeout=REQUEST_TIMEOUT, limits=limits) as client:
         async def worker() -> None:
             while not queue.empty():
