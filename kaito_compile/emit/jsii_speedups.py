@@ -63,6 +63,20 @@ def _install() -> str | None:
         return f"verified with jsii {VERIFIED_JSII}, found {jsii.__version__}"
     if not hasattr(jsii_type_checking, "_resolved_check"):
         return "jsii._type_checking._resolved_check is missing"
+    previous_check = jsii_type_checking._resolved_check
+    jsii_type_checking._resolved_check = _no_type_check  # the samples are built without importing typeguard (0.1 s)
+    try:
+        reason = _install_serialisation(jsii_kernel, python_jsii_mapping)
+    except BaseException:
+        jsii_type_checking._resolved_check = previous_check
+        raise
+    if reason is not None:
+        jsii_type_checking._resolved_check = previous_check
+    return reason
+
+
+def _install_serialisation(jsii_kernel, python_jsii_mapping) -> str | None:
+    """Install the fast struct and request serialisation once each gives the original's result on a sample."""
     original = jsii_kernel._make_reference_for_native
     fast = _fast_make_reference(original, python_jsii_mapping)
     if not _same_serialisation(original, fast):
@@ -74,7 +88,6 @@ def _install() -> str | None:
     sample = fast(None, _sample())
     if plain(sample) != serializer.unstructure(sample):
         return "the fast request serialisation differs from cattrs' on the sample"
-    jsii_type_checking._resolved_check = _no_type_check
     jsii_kernel._make_reference_for_native = fast
     serializer.register_unstructure_hook(dict, plain)
     serializer.register_unstructure_hook(list, plain)
