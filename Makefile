@@ -76,6 +76,7 @@ fuzz: $(VENV)/.test
 bench: $(VENV)/.test .tools/bin/kubectl
 	$(BIN)/python bench/compile.py
 	$(BIN)/python bench/runtime.py
+	$(BIN)/python bench/kustomize.py
 
 clean-venv:
 	rm -rf $(VENV) .tools
