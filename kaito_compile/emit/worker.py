@@ -35,8 +35,15 @@ def main() -> int:
     # The results go to the real stdout; anything else that prints (a library, a warning) goes to stderr.
     results = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    try:
+        return _serve(sys.stdin.buffer, results)
+    except (KeyboardInterrupt, BrokenPipeError):
+        return 1  # Ctrl-C reached the whole process group, or the build is gone: the build says what happened
+
+
+def _serve(batches: BinaryIO, results: BinaryIO) -> int:
     emitter = None
-    while (batch := _read_batch(sys.stdin.buffer)) is not None:
+    while (batch := _read_batch(batches)) is not None:
         try:
             if emitter is None:
                 from .emitter import Emitter
