@@ -21,10 +21,10 @@ import threading
 from collections import deque
 from collections.abc import Hashable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..plan.model import Plan
-from .worker import write_batch
+if TYPE_CHECKING:
+    from ..plan.model import Plan
 
 _END = None  # on a queue: nothing more will come
 
@@ -90,11 +90,15 @@ class _Worker:
     """A worker process, fed by one thread and read by another so that neither side waits for the other."""
 
     def __init__(self) -> None:
+        from .worker import batch_line  # the plan codec (cattrs, pydantic) only when a worker is started
+
+        self._encode = batch_line
         self.process = subprocess.Popen([sys.executable, "-m", "kaito_compile.emit.worker"], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, env=_worker_environment())
         self._outbox: queue.SimpleQueue = queue.SimpleQueue()
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
         self._keys: deque[list[Hashable]] = deque()  # of the batches sent and not yet taken, in order
+        self._send_error: Exception | None = None
         self._threads = [threading.Thread(target=self._write, daemon=True, name="kaito-compile-emit-feed"),
                          threading.Thread(target=self._read, daemon=True, name="kaito-compile-emit-read")]
         for thread in self._threads:
@@ -132,6 +136,8 @@ class _Worker:
     def _taken(self, result: dict | None) -> Iterator[tuple[Hashable, list[dict]]]:
         keys = self._keys.popleft()
         if result is None:
+            if self._send_error is not None:
+                raise EmitterFailed(f"a batch could not be sent to the emitter process: {self._send_error!r}")
             raise EmitterFailed(f"the emitter process ended without a result (exit status {self.process.wait()})")
         if "error" in result:
             raise EmitterFailed(f"the emitter process failed: {result['error']}")
@@ -140,9 +146,13 @@ class _Worker:
     def _write(self) -> None:
         try:
             while (batch := self._outbox.get()) is not _END:
-                write_batch(self.process.stdin, batch)
+                self.process.stdin.write(self._encode(batch))
+                self.process.stdin.flush()
         except OSError:
             pass  # the worker is gone: the reader says how
+        except Exception as error:  # noqa: BLE001 - a batch that cannot be sent ends the worker, and the build says why
+            self._send_error = error
+            self.process.kill()
         finally:
             try:
                 self.process.stdin.close()

@@ -1,34 +1,26 @@
 """The emitter in a process of its own (``python -m kaito_compile.emit.worker``), started by :mod:`.pipeline`.
 
-It reads batches of plans from stdin, each a length-prefixed pickle written by the build that started it (its
-parent, our own code: the worker never reads a file, a cache or anything a repository holds), emits each batch
-with an :class:`~.emitter.Emitter`, and writes one JSON line per batch to stdout: ``{"objects": [[…], …]}``, the
-objects of each workspace in the order the batch listed them, or ``{"error": "…"}`` after which it stops.
+It reads batches of plans from stdin, one JSON line each (``[[plan, settings], …]``, plans as
+:mod:`..plan.codec` writes them), emits each batch with an :class:`~.emitter.Emitter`, and writes one JSON line
+per batch to stdout: ``{"objects": [[…], …]}``, the objects of each workspace in the order the batch listed them,
+or ``{"error": "…"}`` after which it stops. Everything crossing the pipe is JSON data.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import pickle
 import sys
-from typing import BinaryIO
+from collections.abc import Iterable
+from typing import Any, BinaryIO
 
-LENGTH_BYTES = 8
-
-
-def write_batch(stream: BinaryIO, batch: list) -> None:
-    """Send a batch of ``(plan, settings)`` pairs to a worker."""
-    data = pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(len(data).to_bytes(LENGTH_BYTES, "big") + data)
-    stream.flush()
+from ..plan.codec import plan_from_data, plan_to_data
+from ..plan.model import Plan
 
 
-def _read_batch(stream: BinaryIO) -> list | None:
-    header = stream.read(LENGTH_BYTES)
-    if len(header) < LENGTH_BYTES:
-        return None  # the parent closed the pipe: no more batches
-    return pickle.loads(stream.read(int.from_bytes(header, "big")))
+def batch_line(batch: Iterable[tuple[Plan, dict[str, Any]]]) -> bytes:
+    """A batch of ``(plan, settings)`` pairs as the line a worker reads."""
+    return json.dumps([[plan_to_data(plan), settings] for plan, settings in batch]).encode() + b"\n"
 
 
 def main() -> int:
@@ -43,20 +35,20 @@ def main() -> int:
 
 def _serve(batches: BinaryIO, results: BinaryIO) -> int:
     emitter = None
-    while (batch := _read_batch(batches)) is not None:
+    for line in batches:
         try:
             if emitter is None:
                 from .emitter import Emitter
 
                 emitter = Emitter()
-            for plan, settings in batch:
-                emitter.add(plan, **settings)
-            line = json.dumps({"objects": emitter.synth()})
+            for plan, settings in json.loads(line):
+                emitter.add(plan_from_data(plan), **settings)
+            answer = json.dumps({"objects": emitter.synth()})
         except Exception as exc:  # noqa: BLE001 - said to the parent, which reports it
             results.write(json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode() + b"\n")
             results.flush()
             return 1
-        results.write(line.encode() + b"\n")
+        results.write(answer.encode() + b"\n")
         results.flush()
     return 0
 
