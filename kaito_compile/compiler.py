@@ -88,6 +88,7 @@ class _Workspace:
     set_plan: SetPlan | None = None
     in_set: bool = False  # a replica: planned with its set
     cluster_names: tuple[str, ...] = ()  # "<Kind> <name>" of its cluster-scoped objects known at validation (R5)
+    rejections: list[Diagnostic] = field(default_factory=list)  # its emitted objects the strict schemas refuse
 
     @property
     def ok(self) -> bool:
@@ -316,10 +317,12 @@ def compile_paths(paths: list[str], configs: ConfigResolver, catalogs: Catalogs,
                   progress: Progress | None = None) -> tuple[Report, dict[str, bytes]]:
     """Everything up to the rendered tree, in memory: nothing is written here (except the ``cache``)."""
     report, complete = Report(), False
+    run = _CompileRun(configs, catalogs, cache, progress)
     try:
-        tree = _compile(paths, _CompileRun(configs, catalogs, cache, progress), report)
+        tree = _compile(paths, run, report)
         complete = not report.errors
     finally:
+        run.stop_emitting()
         if cache is not None:  # a complete run used every entry its inputs need: the others can go
             cache.save(keep_unused=not complete)
     if cache is not None:
@@ -385,9 +388,13 @@ class _CompileRun:
 
     def __init__(self, configs: ConfigResolver, catalogs: Catalogs, cache: BuildCache | None,
                  progress: Progress | None):
+        from .emit.pipeline import Emission
+
         self.configs, self.catalogs, self.cache, self.progress = configs, catalogs, cache, progress
         self._config_digests: dict[str | None, str] = {}
         self._sources_by_directory: dict[str, str | None] = {}
+        self._emitter = Emission(EMIT_BATCH)
+        self._emitting: list[_Workspace] = []  # submitted to the emitter, by key
 
     def spec_files(self, paths: list[str]) -> list[_SpecFile]:
         """Every spec file's findings, in ``paths`` order: first everything the cache holds, then the rest."""
@@ -400,11 +407,20 @@ class _CompileRun:
         return [self._fresh_spec(item) if isinstance(item, _Pending) else item for item in found]
 
     def outputs(self, valid: list[_Workspace], report: Report) -> list[WorkspaceOutput]:
-        """The rendered files of every planned workspace in ``valid``, emitting those the cache lacks; an emitted
-        object the strict schemas reject is a diagnostic in ``report`` instead."""
+        """The rendered files of every planned workspace in ``valid``, waiting for the emitter where the cache
+        lacked them; an emitted object the strict schemas reject is a diagnostic in ``report`` instead."""
+        self._phase("Emitting", sum(1 for item in self._emitting if item.output is None and not item.rejections))
+        for key, objects in self._emitter.finish():
+            self._take_emitted(self._emitting[key], objects)
+            self._advance()
         planned = [item for item in valid if item.planned]
-        self._emit([item for item in planned if item.output is None], report)
+        for item in planned:
+            report.extend(item.rejections)
         return [item.output for item in planned if item.output is not None]
+
+    def stop_emitting(self) -> None:
+        """Stop the emission of a build that ended before it took every workspace (a spec error)."""
+        self._emitter.cancel()
 
     # --- spec files -----------------------------------------------------------------------------------------
 
@@ -474,6 +490,8 @@ class _CompileRun:
                 self._plan_set(item)
         if pending.key is not None and not any(item.kind == "InferenceSet" for item in spec.workspaces()):
             self.cache.put("spec", pending.key, _spec_payload(spec))  # a set's own findings are not cached
+        for key, objects in self._emitter.ready():  # render what the emitter finished meanwhile
+            self._take_emitted(self._emitting[key], objects)
         self._advance()
         return spec
 
@@ -510,13 +528,16 @@ class _CompileRun:
             _render_set(item)
 
     def _find_output(self, item: _Workspace) -> None:
-        """Its cache key, and its rendered files when the cache has them."""
+        """Its cache key and its rendered files when the cache has them; otherwise it goes to the emitter."""
         from .cache import workspace_key
 
         if self.cache is not None:
             item.output_key = workspace_key(item.plan, _emit_settings(item.validated.config),
                                             _posix(item.plan.source_file))
             self._cached_output(item)
+        if item.output is None:
+            self._emitter.submit(len(self._emitting), item.plan, _emit_settings(item.validated.config))
+            self._emitting.append(item)
 
     def _cached_output(self, item: _Workspace) -> bool:
         payload = self.cache.get("workspace", item.output_key)
@@ -525,34 +546,21 @@ class _CompileRun:
 
     # --- workspaces -----------------------------------------------------------------------------------------
 
-    def _emit(self, items: list[_Workspace], report: Report) -> None:
-        """Emit, validate and render ``items`` in batches (one cdk8s synthesis each); store them in the cache.
-        A workspace with an object the strict schemas reject gets diagnostics in ``report`` and no output."""
-        if not items:
-            return
+    def _take_emitted(self, item: _Workspace, objects: list[dict]) -> None:
+        """Validate and render ``item``'s emitted ``objects``, and cache them; objects the strict schemas reject
+        become its ``rejections`` instead."""
         from . import __version__
-        from .emit import Emitter
         from .output import WorkspaceOutput, render_workspace
         from .output.validate import rejection_diagnostics
 
-        self._phase("Emitting", len(items))
-        emitter = Emitter()
-        for start in range(0, len(items), EMIT_BATCH):
-            batch = items[start:start + EMIT_BATCH]
-            for item in batch:
-                emitter.add(item.plan, **_emit_settings(item.validated.config))
-            for item, objects in zip(batch, emitter.synth()):
-                rejected = rejection_diagnostics(objects, item.validated.ws.doc)
-                if rejected:
-                    report.extend(rejected)
-                    continue
-                plan = item.plan
-                output = WorkspaceOutput(plan.namespace, plan.workspace, _posix(plan.source_file), plan.source_hash,
-                                         objects)
-                item.output = render_workspace(output, tool_version=__version__)
-                if self.cache is not None:
-                    self.cache.put("workspace", item.output_key, _output_payload(item.output))
-            self._advance(len(batch))
+        item.rejections = rejection_diagnostics(objects, item.validated.ws.doc)
+        if item.rejections:
+            return
+        plan = item.plan
+        item.output = render_workspace(WorkspaceOutput(plan.namespace, plan.workspace, _posix(plan.source_file),
+                                                       plan.source_hash, objects), tool_version=__version__)
+        if self.cache is not None:
+            self.cache.put("workspace", item.output_key, _output_payload(item.output))
 
     def _phase(self, description: str, total: int) -> None:
         if self.progress is not None:

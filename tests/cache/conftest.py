@@ -103,6 +103,6 @@ def compile_repo(repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def _emitter():
-    from kaito_compile.emit import Emitter
+    from kaito_compile.emit.emitter import Emitter
 
     return Emitter

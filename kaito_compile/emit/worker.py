@@ -1,0 +1,57 @@
+"""The emitter in a process of its own (``python -m kaito_compile.emit.worker``), started by :mod:`.pipeline`.
+
+It reads batches of plans from stdin, one JSON line each (``[[plan, settings], …]``, plans as
+:mod:`..plan.codec` writes them), emits each batch with an :class:`~.emitter.Emitter`, and writes one JSON line
+per batch to stdout: ``{"objects": [[…], …]}``, the objects of each workspace in the order the batch listed them,
+or ``{"error": "…"}`` after which it stops. Everything crossing the pipe is JSON data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable
+from typing import Any, BinaryIO
+
+from ..plan.codec import plan_from_data, plan_to_data
+from ..plan.model import Plan
+
+
+def batch_line(batch: Iterable[tuple[Plan, dict[str, Any]]]) -> bytes:
+    """A batch of ``(plan, settings)`` pairs as the line a worker reads."""
+    return json.dumps([[plan_to_data(plan), settings] for plan, settings in batch]).encode() + b"\n"
+
+
+def main() -> int:
+    # The results go to the real stdout; anything else that prints (a library, a warning) goes to stderr.
+    results = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    try:
+        return _serve(sys.stdin.buffer, results)
+    except (KeyboardInterrupt, BrokenPipeError):
+        return 1  # Ctrl-C reached the whole process group, or the build is gone: the build says what happened
+
+
+def _serve(batches: BinaryIO, results: BinaryIO) -> int:
+    emitter = None
+    for line in batches:
+        try:
+            if emitter is None:
+                from .emitter import Emitter
+
+                emitter = Emitter()
+            for plan, settings in json.loads(line):
+                emitter.add(plan_from_data(plan), **settings)
+            answer = json.dumps({"objects": emitter.synth()})
+        except Exception as exc:  # noqa: BLE001 - said to the parent, which reports it
+            results.write(json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode() + b"\n")
+            results.flush()
+            return 1
+        results.write(answer.encode() + b"\n")
+        results.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
