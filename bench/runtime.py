@@ -48,7 +48,10 @@ class Sample:
 
 
 def _tests_conftest():
-    """The tiny-model builder lives with the test fixtures; load that file as a module."""
+    """The tiny-model builder lives with the test fixtures; load that file as a module (it imports ``tests.support``
+    from the repository root, which ``python bench/runtime.py`` does not put on the path by itself)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
     spec = importlib.util.spec_from_file_location("runtime_test_fixtures", ROOT / "tests/runtime/conftest.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
