@@ -160,9 +160,15 @@ class _Worker:
                 pass
 
     def _read(self) -> None:
-        for line in self.process.stdout:
-            self._inbox.put(json.loads(line))
-        self._inbox.put(None)
+        """Each answer line onto the inbox, then None for the end: whatever happens, so ``finish`` never waits on
+        an inbox nothing will fill."""
+        try:
+            for line in self.process.stdout:
+                self._inbox.put(json.loads(line))
+        except ValueError as error:
+            self._inbox.put({"error": f"an answer that is not JSON ({error})"})
+        finally:
+            self._inbox.put(None)
 
 
 def _worker_environment() -> dict[str, str]:
