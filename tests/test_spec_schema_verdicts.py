@@ -47,15 +47,7 @@ def mutations(doc: dict, rng: random.Random, count: int) -> list:
 
 @pytest.mark.parametrize("api_version", sorted(SCHEMA_FILES))
 def test_both_validators_give_the_same_verdict(api_version: str):
-    fast, reference = fast_validator_for(api_version), validator_for(api_version)
-    rng = random.Random(15)
-    checked = rejected = 0
-    for doc in documents():
-        for candidate in [doc, *mutations(doc, rng, 20)]:
-            verdict = fast.is_valid(candidate)
-            assert verdict == reference.is_valid(candidate), candidate
-            checked += 1
-            rejected += not verdict
+    checked, rejected = compare_verdicts(fast_validator_for(api_version), validator_for(api_version), documents(), 20)
     assert checked > 2000 and rejected > checked // 4
 
 
@@ -65,9 +57,6 @@ def test_the_project_config_verdicts_agree():
     from kaito_compile.config import _fast_config_validator, config_schema
     from kaito_compile.goregex import schema_validator
 
-    fast, reference = _fast_config_validator(), schema_validator(config_schema())
-    rng = random.Random(15)
-    checked = rejected = 0
     configs = []
     for path in sorted(ROOT.glob("**/kaito-compile.yaml")):
         try:
@@ -77,10 +66,20 @@ def test_the_project_config_verdicts_agree():
         except (yaml.YAMLError, TypeError):  # tags, binary values, dates: the config loader refuses them before the
             continue  # schema (KC-S003)
         configs.append(config)
-    for config in [c for c in configs if isinstance(c, dict)]:
-        for candidate in [config, *mutations(config, rng, 40)]:
+    checked, rejected = compare_verdicts(_fast_config_validator(), schema_validator(config_schema()),
+                                         [c for c in configs if isinstance(c, dict)], 40)
+    assert checked > 500 and rejected > checked // 4
+
+
+def compare_verdicts(fast, reference, documents: list, mutants: int) -> tuple[int, int]:
+    """Assert both validators agree on every document and ``mutants`` seeded mutations of each; how many
+    candidates were checked, and how many of them rejected."""
+    rng = random.Random(15)
+    checked = rejected = 0
+    for doc in documents:
+        for candidate in [doc, *mutations(doc, rng, mutants)]:
             verdict = fast.is_valid(candidate)
             assert verdict == reference.is_valid(candidate), candidate
             checked += 1
             rejected += not verdict
-    assert checked > 500 and rejected > checked // 4
+    return checked, rejected
