@@ -28,8 +28,9 @@ class Scope:
     chart: Construct
     prefix: str
 
-    def id(self, local: str) -> str:
-        return f"{self.prefix}{local}"
+    def at(self, local: str) -> tuple[Construct, str]:
+        """The scope and id arguments of an object this workspace calls ``local``."""
+        return self.chart, f"{self.prefix}{local}"
 
 
 def common_labels(plan: Plan) -> dict[str, str]:

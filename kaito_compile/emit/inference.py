@@ -178,7 +178,7 @@ def emit_transformers_deployment(scope: Scope, plan: Plan) -> k8s.KubeDeployment
         volume_mounts=mounts + _adapter_mounts(plan),
         security_context=restricted_security_context(),
     )
-    deployment = k8s.KubeDeployment(scope.chart, scope.id("deployment"), metadata=metadata(plan, plan.workspace), spec=k8s.DeploymentSpec(
+    spec = k8s.DeploymentSpec(
         replicas=workload_replicas(plan),
         selector=k8s.LabelSelector(match_labels=labels),
         strategy=k8s.DeploymentStrategy(type="Recreate"),
@@ -195,7 +195,8 @@ def emit_transformers_deployment(scope: Scope, plan: Plan) -> k8s.KubeDeployment
                 automount_service_account_token=False,
             ),
         ),
-    ))
+    )
+    deployment = k8s.KubeDeployment(*scope.at("deployment"), metadata=metadata(plan, plan.workspace), spec=spec)
     _patch_user_volumes(deployment, plan, "/spec/template/spec/volumes")
     return deployment
 
@@ -327,7 +328,7 @@ def emit_vllm_statefulset(scope: Scope, plan: Plan, *, nvme_storage_class: bool)
                 access_modes=["ReadWriteOnce"], storage_class_name="kaito-local-nvme-disk",
                 resources=k8s.VolumeResourceRequirements(
                     requests={"storage": quantity(plan.disk_size)})))]
-    statefulset = k8s.KubeStatefulSet(scope.chart, scope.id("statefulset"), metadata=metadata(
+    statefulset = k8s.KubeStatefulSet(*scope.at("statefulset"), metadata=metadata(
         plan, plan.workspace, annotations={"workspace.kaito.io/revision": "1", **linter_exemptions(VLLM_EXEMPTION)}),
         spec=k8s.StatefulSetSpec(
         replicas=workload_replicas(plan),
@@ -365,7 +366,7 @@ def emit_template_statefulset(scope: Scope, plan: Plan) -> k8s.KubeStatefulSet:
     if affinity is not None:
         pod["affinity"] = affinity
     pod["tolerations"] = list(pod.get("tolerations") or []) + inference_toleration_specs(plan)
-    statefulset = k8s.KubeStatefulSet(scope.chart, scope.id("statefulset"), metadata=metadata(
+    statefulset = k8s.KubeStatefulSet(*scope.at("statefulset"), metadata=metadata(
         plan, plan.workspace, annotations=linter_exemptions(TEMPLATE_EXEMPTION)),
                                       spec=k8s.StatefulSetSpec(
                                           replicas=workload_replicas(plan),

@@ -17,10 +17,10 @@ Profiling a 1,000-workspace build (bench/PROFILE.md) put two thirds of the emitt
   dispatches on the class of each of the thousands of dicts, lists and strings a pod spec becomes. Plain
   dicts, lists and scalars are copied directly; anything else still goes to cattrs.
 
-They reach into jsii's private internals, so they are installed only on the jsii version they were verified
-against (:data:`VERIFIED_JSII`, pinned in pyproject.toml), and only when the fast serialisation gives the
-original's result, less the unset properties, on a sample of nested structs. Anything unexpected (another version, a missing attribute, any
-error while installing) leaves jsii untouched and prints one warning: a slower build, never a failed one. Set
+They reach into jsii's private internals, so they are installed only on the jsii version they were verified against
+(:data:`VERIFIED_JSII`, pinned in pyproject.toml), and only when the fast serialisation gives the original's result,
+less the unset properties, on a sample of nested structs. Anything unexpected (another version, a missing attribute,
+any error while installing) leaves jsii untouched and prints one warning: a slower build, never a failed one. Set
 ``KAITO_COMPILE_JSII_SPEEDUPS=0`` to run with jsii as it ships (for example to get typeguard's messages);
 tests/emit/test_jsii_speedups.py checks both ways write the same bytes.
 """

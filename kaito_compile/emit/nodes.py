@@ -24,9 +24,9 @@ NODE_CLASS_REF = {
 
 def _api_object(scope: Scope, plan: Plan, api_version: str, kind: str, name: str, labels: dict[str, str],
                 annotations: dict[str, str], spec: dict) -> cdk8s.ApiObject:
-    obj = cdk8s.ApiObject(scope.chart, scope.id(f"{kind}-{name}"), api_version=api_version, kind=kind, metadata=cdk8s.ApiObjectMetadata(
-        name=name, labels={**common_labels(plan), **labels},
-        annotations={**common_annotations(plan), **annotations}))
+    meta = cdk8s.ApiObjectMetadata(name=name, labels={**common_labels(plan), **labels},
+                                   annotations={**common_annotations(plan), **annotations})
+    obj = cdk8s.ApiObject(*scope.at(f"{kind}-{name}"), api_version=api_version, kind=kind, metadata=meta)
     # An untyped ApiObject passes a patched /spec through as it is, so it is spliced in after synthesis instead:
     # the same JSON, without two round trips to node (JsonPatch.add, add_json_patch) per node object.
     raw.add(obj, "/spec", spec)

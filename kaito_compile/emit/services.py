@@ -24,13 +24,13 @@ def emit_services(scope: Scope, plan: Plan) -> list[k8s.KubeService]:
         ports += [_port("ray", RAY_PORT, RAY_PORT), _port("dashboard", DASHBOARD_PORT, DASHBOARD_PORT)]
         if plan.runtime == "vllm" and not load_balancer and plan.kind == "inference-preset":
             ports.append(_port("kv-events", KV_EVENTS_PORT, KV_EVENTS_PORT))
-    service = k8s.KubeService(scope.chart, scope.id("service"), metadata=metadata(plan, plan.workspace), spec=k8s.ServiceSpec(
+    service = k8s.KubeService(*scope.at("service"), metadata=metadata(plan, plan.workspace), spec=k8s.ServiceSpec(
         type="LoadBalancer" if load_balancer else "ClusterIP",
         selector=selector,
         ports=ports,
         publish_not_ready_addresses=plan.runtime == "vllm" or plan.kind == "inference-template",
     ))
-    headless = k8s.KubeService(scope.chart, scope.id("service-headless"), metadata=metadata(plan, f"{plan.workspace}-headless"),
+    headless = k8s.KubeService(*scope.at("service-headless"), metadata=metadata(plan, f"{plan.workspace}-headless"),
                                spec=k8s.ServiceSpec(cluster_ip="None", selector={WORKSPACE_LABEL: plan.workspace},
                                                     publish_not_ready_addresses=True))
     return [service, headless]

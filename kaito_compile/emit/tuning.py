@@ -139,7 +139,7 @@ def emit_tuning_job(scope: Scope, plan: Plan) -> k8s.KubeJob:
     else:
         containers = [main]
     volumes, user_volumes = _volumes(plan)
-    job = k8s.KubeJob(scope.chart, scope.id("job"), metadata=metadata(plan, plan.workspace,
+    job = k8s.KubeJob(*scope.at("job"), metadata=metadata(plan, plan.workspace,
                                                       annotations={"workspace.kaito.io/revision": "1"}),
                       spec=k8s.JobSpec(template=k8s.PodTemplateSpec(
                           metadata=k8s.ObjectMeta(labels=labels),
@@ -161,5 +161,5 @@ def emit_tuning_job(scope: Scope, plan: Plan) -> k8s.KubeJob:
 
 
 def emit_config_maps(scope: Scope, plan: Plan) -> list[k8s.KubeConfigMap]:
-    return [k8s.KubeConfigMap(scope.chart, scope.id(f"configmap-{cm.name}"), metadata=metadata(plan, cm.name), data=cm.data)
+    return [k8s.KubeConfigMap(*scope.at(f"configmap-{cm.name}"), metadata=metadata(plan, cm.name), data=cm.data)
             for cm in plan.config_maps]
