@@ -288,13 +288,12 @@ def _writer_lock(path: Path, out: Path, timeout: float) -> Iterator[None]:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
                 if time.monotonic() >= deadline:
                     raise WriterBusy(
-                        f"another kaito-compile (pid {holder}) is writing {out}; gave up after {timeout:g} s"
+                        f"another kaito-compile (pid {_holder(fd)}) is writing {out}; gave up after {timeout:g} s"
                     ) from None
                 if not said:  # as apt and cargo do: a build that seems to hang says what it waits for
-                    print(f"kaito-compile: waiting for another kaito-compile (pid {holder}) to finish writing "
+                    print(f"kaito-compile: waiting for another kaito-compile (pid {_holder(fd)}) to finish writing "
                           f"{out} (at most {timeout:g} s)", file=sys.stderr, flush=True)
                     said = True
                 time.sleep(0.05)
@@ -303,6 +302,11 @@ def _writer_lock(path: Path, out: Path, timeout: float) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def _holder(fd: int) -> str:
+    """The pid the writer holding the lock wrote into the lock file."""
+    return os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
 
 
 def _recover(out: Path, sidecar: Path) -> None:
