@@ -403,7 +403,9 @@ class _CompileRun:
             name, raw = read_source(path)
             key = self._spec_key(name, raw)
             found.append(self._cached_spec(name, key) or _Pending(name, raw, key))
-        self._phase("Validating", sum(1 for item in found if isinstance(item, _Pending)))
+        fresh = sum(1 for item in found if isinstance(item, _Pending))
+        self._phase("Validating", fresh)
+        self._emitter.expect(fresh)  # a spec file holds at least one workspace to emit, as a rule
         return [self._fresh_spec(item) if isinstance(item, _Pending) else item for item in found]
 
     def outputs(self, valid: list[_Workspace], report: Report) -> list[WorkspaceOutput]:

@@ -44,6 +44,13 @@ class Emission:
         self._batch: list[tuple[Hashable, Plan, dict[str, Any]]] = []
         self._worker: _Worker | None = None
 
+    def expect(self, count: int) -> None:
+        """The build will submit up to ``count`` plans: when they can fill a batch, the worker starts now, so that
+        its start-up (an interpreter, cdk8s, node: over a second of CPU) runs while the build parses the first
+        batch's specs instead of after them."""
+        if count >= self.batch_size and self._worker is None:
+            self._worker = _Worker()
+
     def submit(self, key: Hashable, plan: Plan, settings: dict[str, Any]) -> None:
         """Emit ``plan`` with the emitter ``settings``; its objects come back under ``key``."""
         self._batch.append((key, plan, settings))

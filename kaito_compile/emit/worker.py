@@ -34,23 +34,28 @@ def main() -> int:
 
 
 def _serve(batches: BinaryIO, results: BinaryIO) -> int:
-    emitter = None
+    try:  # before the first batch arrives: the build starts this process early to overlap the start-up
+        from .emitter import Emitter
+
+        emitter = Emitter()
+    except Exception as exc:  # noqa: BLE001 - said to the parent, which reports it
+        return _failed(results, exc)
     for line in batches:
         try:
-            if emitter is None:
-                from .emitter import Emitter
-
-                emitter = Emitter()
             for plan, settings in json.loads(line):
                 emitter.add(plan_from_data(plan), **settings)
             answer = json.dumps({"objects": emitter.synth()})
         except Exception as exc:  # noqa: BLE001 - said to the parent, which reports it
-            results.write(json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode() + b"\n")
-            results.flush()
-            return 1
+            return _failed(results, exc)
         results.write(answer.encode() + b"\n")
         results.flush()
     return 0
+
+
+def _failed(results: BinaryIO, exc: Exception) -> int:
+    results.write(json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode() + b"\n")
+    results.flush()
+    return 1
 
 
 if __name__ == "__main__":
