@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import itertools
 
+from . import jsii_kernel
+
+jsii_kernel.install()  # before cdk8s is imported: loading its assembly starts node
+
 import cdk8s
 
 from ..gitops.sync import annotate_for_sync

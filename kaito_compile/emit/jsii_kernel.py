@@ -1,0 +1,129 @@
+"""jsii's node kernel started without its relay process, and without one eager message format per value.
+
+How jsii runs node, and what this changes (measured in bench/PROFILE.md, round 4):
+
+* **No relay.** jsii starts ``node bin/jsii-runtime.js``, which only spawns a second node running
+  ``lib/program.js`` (the kernel, which talks on its file descriptor 3) and copies every request and every answer
+  between its own stdin/stdout and that descriptor. Here the kernel is started directly, with one end of a
+  socket pair as its descriptor 3: each of a build's thousands of round trips skips two copies through another
+  process's event loop, and the build has one node process fewer (its CPU time and about 40 MB).
+* **Lazy assertion message.** The kernel's ``computeSerializationType`` asserts that it was given type
+  information with a message built eagerly by ``util.inspect`` of that information, and it is called for every
+  value of every ``any``-typed result (a chart's JSON) with a type object made for that call, which its cache
+  never holds: formatting messages that are never shown was a fifth of node's time. The patched kernel builds the
+  message only when the assertion fails, with the same text.
+
+Both reach into jsii's private internals, so they are used only with the jsii version the speedups are verified
+with, and only when the kernel script's bytes are the verified ones (:data:`VERIFIED_PROGRAM_SHA256`) and the
+patched expression occurs exactly once. Anything else (another jsii, ``JSII_RUNTIME`` set, no ``sh``, a kernel
+that does not answer) starts jsii's own way: a slower build, never a failed one. ``KAITO_COMPILE_JSII_SPEEDUPS=0``
+turns this off with the other speedups; tests/emit/test_jsii_speedups.py checks both ways write the same bytes.
+
+:func:`install` must run before ``cdk8s`` is first imported: importing it loads its assembly, which starts node.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from .jsii_speedups import DISABLE_ENV, VERIFIED_JSII
+
+VERIFIED_PROGRAM_SHA256 = "ae39a922c041b41d2fc0acc0164699f779b7afd48f50aad05b3f70d3b96a0841"
+PROGRAM = "lib/program.js"
+EAGER_ASSERTION = "(0,B.default)(null!=e,`Kernel error: expected type information, got ${(0,K.inspect)(e)}`)"
+LAZY_ASSERTION = "null!=e||(0,B.default)(!1,`Kernel error: expected type information, got ${(0,K.inspect)(e)}`)"
+# sh makes the socket the kernel's descriptor 3 (subprocess can only pass a descriptor under its own number)
+LAUNCH = 'exec "$0" "$@" 3<&0 0</dev/null'
+
+_installed: list[bool] = []
+
+
+def install() -> bool:
+    """Make jsii start its kernel directly and patched (once per process); whether it will."""
+    if not _installed:
+        _installed.append(_install())
+    return _installed[0]
+
+
+def _install() -> bool:
+    if os.environ.get(DISABLE_ENV) == "0" or os.environ.get("JSII_RUNTIME") or shutil.which("sh") is None:
+        return False
+    try:
+        import jsii
+        import jsii._embedded.jsii as embedded
+        from jsii._kernel.providers.process import _NodeProcess
+
+        if jsii.__version__ != VERIFIED_JSII:
+            return False
+        files = _kernel_files(embedded)
+        if files is None or not all(hasattr(_NodeProcess, name) for name in ("start", "handshake", "stop")):
+            return False
+    except Exception:  # noqa: BLE001 - jsii's internals changed: it starts node its own way
+        return False
+    _NodeProcess.start = _direct_start(_NodeProcess.start, files)
+    return True
+
+
+def _kernel_files(embedded) -> dict[str, bytes] | None:
+    """jsii's embedded runtime files by relative path, the kernel patched; None unless it is the verified one."""
+    files = {path: importlib.resources.files(embedded).joinpath(resource).read_bytes()
+             for resource, path in embedded.EMBEDDED_FILES.items()}
+    program = files.get(PROGRAM)
+    if program is None or hashlib.sha256(program).hexdigest() != VERIFIED_PROGRAM_SHA256:
+        return None
+    text = program.decode()
+    if text.count(EAGER_ASSERTION) != 1:
+        return None
+    files[PROGRAM] = text.replace(EAGER_ASSERTION, LAZY_ASSERTION).encode()
+    return files
+
+
+def _direct_start(original_start, files: dict[str, bytes]):
+    def start(self) -> None:
+        try:
+            _start_kernel(self, files)
+        except Exception as exc:  # noqa: BLE001 - start it jsii's way instead, and say so
+            sys.stderr.write(f"kaito-compile: warning: jsii's kernel could not be started directly ({exc}); "
+                             f"starting it through jsii's relay (slower).\n")
+            original_start(self)
+
+    return start
+
+
+def _start_kernel(node_process, files: dict[str, bytes]) -> None:
+    """What jsii's ``_NodeProcess.start`` does, with ``node lib/program.js`` on a socket pair instead of the relay."""
+    import atexit
+
+    directory = Path(node_process._ctx_stack.enter_context(tempfile.TemporaryDirectory()))
+    for path, data in files.items():
+        (directory / path).parent.mkdir(parents=True, exist_ok=True)
+        (directory / path).write_bytes(data)
+    environment = {**os.environ, "JSII_AGENT": f"Python/{sys.version.split()[0]}"}
+    ours, theirs = socket.socketpair()
+    with theirs:
+        # the kernel's console output goes to stderr: stdout may carry the build's own report (--format json)
+        process = subprocess.Popen(
+            ["sh", "-c", LAUNCH, environment.get("JSII_NODE", "node"), "--max-old-space-size=4069",
+             str(directory / PROGRAM)], stdin=theirs, stdout=2, env=environment)
+    process.stdin, process.stdout = ours.makefile("wb"), ours.makefile("rb")
+    process.stderr = open(os.devnull, "rb")  # noqa: SIM115 - closed by jsii's stop()
+    ours.close()  # the two files keep the socket open until jsii closes them
+    node_process._process = process
+    node_process.sink_thread = threading.Thread(name="process.stderr_sink", daemon=True, target=lambda: None)
+    node_process.sink_thread.start()
+    try:
+        node_process.handshake()
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    atexit.register(node_process.stop)
