@@ -261,7 +261,7 @@ def report(runs: dict[str, list[Run]], rates: list[float], built: float, errors:
         f"| Strict-schema validation of the emitted objects (jsonschema-rs, as `build` runs it) | {rate:,.0f} objects "
         f"per CPU second ({errors} errors; validators "
         f"built in {built:.2f} s) | ≥ {TARGET_OBJECTS_PER_S:,}/s | {verdict(rate >= TARGET_OBJECTS_PER_S)} |",
-        f"| Peak RSS of the cold build (Python + jsii's node processes) | {cold_rss:.0f} MB (largest process "
+        f"| Peak RSS of the cold build (its Python processes and node) | {cold_rss:.0f} MB (largest process "
         f"{median([r.largest_rss_mb for r in runs['cold']]):.0f} MB) | ≤ {TARGET_RSS_MB} MB "
         f"| {verdict(cold_rss <= TARGET_RSS_MB)} |",
         f"| Peak RSS of `helm template` | {median([r.peak_rss_mb for r in helm]):.0f} MB | | |",
