@@ -110,15 +110,16 @@ def _start_kernel(node_process, files: dict[str, bytes]) -> None:
     environment = {**os.environ, "JSII_AGENT": f"Python/{sys.version.split()[0]}"}
     ours, theirs = socket.socketpair()
     with theirs:
-        # the kernel's console output goes to stderr: stdout may carry the build's own report (--format json)
         process = subprocess.Popen(
             ["sh", "-c", LAUNCH, environment.get("JSII_NODE", "node"), "--max-old-space-size=4069",
-             str(directory / PROGRAM)], stdin=theirs, stdout=2, env=environment)
-    process.stdin, process.stdout = ours.makefile("wb"), ours.makefile("rb")
-    process.stderr = open(os.devnull, "rb")  # noqa: SIM115 - closed by jsii's stop()
+             str(directory / PROGRAM)], stdin=theirs, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            env=environment)
+    console = process.stdout
+    process.stdin, process.stdout, process.stderr = ours.makefile("wb"), ours.makefile("rb"), console
     ours.close()  # the two files keep the socket open until jsii closes them
     node_process._process = process
-    node_process.sink_thread = threading.Thread(name="process.stderr_sink", daemon=True, target=lambda: None)
+    node_process.sink_thread = threading.Thread(name="process.stderr_sink", daemon=True, target=_to_stderr,
+                                                args=(console,))
     node_process.sink_thread.start()
     try:
         node_process.handshake()
@@ -127,3 +128,13 @@ def _start_kernel(node_process, files: dict[str, bytes]) -> None:
         process.wait()
         raise
     atexit.register(node_process.stop)
+
+
+def _to_stderr(console) -> None:
+    """The kernel's console output, as jsii's relay forwards it, but to stderr: stdout may carry the build's own
+    report (``--format json``). Read through a pipe rather than inherited, so that a kernel whose caller was
+    killed (a cancelled emit worker) dies on its next write instead of printing its crash into the build's
+    output."""
+    for line in iter(console.readline, b""):
+        sys.stderr.buffer.write(line)
+        sys.stderr.buffer.flush()

@@ -4,7 +4,9 @@ that emits in its own process; a worker that fails is an error of the build, nev
 from __future__ import annotations
 
 import json
+import os
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -69,6 +71,47 @@ def test_a_cancelled_emission_ends_its_worker():
     emission.cancel()
     assert worker.process.poll() is not None
     assert list(emission.finish()) == []
+
+
+def test_a_worker_cancelled_mid_batch_leaves_no_kernel_and_says_nothing(capfd: pytest.CaptureFixture):
+    """Its node kernel, whose answer then has no reader, ends on its next write without printing its crash (a
+    stack and a 300 kB line of minified JavaScript) into the build's output."""
+    emission = pipeline.Emission(batch_size=300)
+    emission.expect(300)
+    worker = emission._worker
+    for key, plan in enumerate(bench_plans(300)):
+        emission.submit(key, plan, {})
+    deadline = time.monotonic() + 120
+    while not (kernels := _children(worker.process.pid)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert kernels, "the worker started no node kernel"
+    time.sleep(1.5)  # the kernel has loaded its assemblies and is in the middle of the batch
+    emission.cancel()
+    while any(os.path.exists(f"/proc/{pid}") and _state(pid) != "Z" for pid in kernels) \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert all(not os.path.exists(f"/proc/{pid}") or _state(pid) == "Z" for pid in kernels)
+    assert capfd.readouterr().err == ""
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == parent:
+                found.append(int(entry))
+    return found
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
 
 
 def example_plans() -> list:
