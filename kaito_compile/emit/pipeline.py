@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ..plan.model import Plan
 
 _END = None  # on a queue: nothing more will come
+STOP_TIMEOUT_S = 5.0
 
 
 class EmitterFailed(RuntimeError):
@@ -136,9 +137,15 @@ class _Worker:
         self.process.wait()
 
     def kill(self) -> None:
-        self.process.kill()
+        """End the worker, mid-batch or not: SIGTERM lets it stop its node kernel and remove their temporary files
+        (the kernel's unpacked assemblies are 30 MB); SIGKILL if that takes more than a few seconds."""
+        self.process.terminate()
         self._outbox.put(_END)
-        self.process.wait()
+        try:
+            self.process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
     def _taken(self, result: dict | None) -> Iterator[tuple[Hashable, list[dict]]]:
         keys = self._keys.popleft()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from collections.abc import Iterable
 from typing import Any, BinaryIO
@@ -24,6 +25,7 @@ def batch_line(batch: Iterable[tuple[Plan, dict[str, Any]]]) -> bytes:
 
 
 def main() -> int:
+    signal.signal(signal.SIGTERM, _exit)  # a cancelled build: exit through atexit, where jsii stops node
     # The results go to the real stdout; anything else that prints (a library, a warning) goes to stderr.
     results = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
@@ -50,6 +52,10 @@ def _serve(batches: BinaryIO, results: BinaryIO) -> int:
         results.write(answer.encode() + b"\n")
         results.flush()
     return 0
+
+
+def _exit(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _failed(results: BinaryIO, exc: Exception) -> int:
