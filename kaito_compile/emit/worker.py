@@ -3,7 +3,8 @@
 It reads batches of plans from stdin, one JSON line each (``[[plan, settings], …]``, plans as
 :mod:`..plan.codec` writes them), emits each batch with an :class:`~.emitter.Emitter`, and writes one JSON line
 per batch to stdout: ``{"objects": [[…], …]}``, the objects of each workspace in the order the batch listed them,
-or ``{"error": "…"}`` after which it stops. Everything crossing the pipe is JSON data.
+or ``{"error": "…"}`` after which it stops. Everything crossing the pipe is JSON data. It builds its emitter
+(cdk8s, node) before the first batch arrives, and SIGTERM makes it exit the orderly way, node stopped.
 """
 
 from __future__ import annotations
