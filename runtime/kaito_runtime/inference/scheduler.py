@@ -45,7 +45,7 @@ from .sampler import RowState, next_tokens
 
 log = logging.getLogger(__name__)
 
-STREAM_INTERVAL_S = 0.025  # streamed text is handed to the event loop at most this often (first tokens at once)
+STREAM_INTERVAL_S = 0.025  # streamed text goes to the event loop at most this often (first tokens and ends at once)
 # Longest prompt that joins a running decode step. Every running row is padded to the new prompt's length in that
 # pass, so a long prompt would cost the running rows more than the separate prefill pass it saves.
 FUSED_PROMPT_TOKENS = 32
