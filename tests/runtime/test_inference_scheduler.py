@@ -15,10 +15,10 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from kaito_runtime.inference.generation import Finished, GenerationRequest, Sampling
+from kaito_runtime.inference.generation import Finished, GenerationRequest, RequestHandle, Sampling, TextDelta
 from kaito_runtime.inference.loading import LoadedModel, load_tokenizer
 from kaito_runtime.inference.metrics import Metrics
-from kaito_runtime.inference.scheduler import FUSED_PROMPT_TOKENS, StepScheduler
+from kaito_runtime.inference.scheduler import FUSED_PROMPT_TOKENS, STREAM_INTERVAL_S, StepScheduler, _Outbox
 
 GREEDY = Sampling(temperature=0)
 
@@ -103,3 +103,34 @@ def test_a_seeded_sampled_row_draws_the_same_tokens_joining_a_batch_as_alone(loa
     by_itself, _ = serve(loaded, {0: [joining]})
 
     assert together[1] == by_itself[0] and by_itself[0]
+
+
+def test_streamed_text_waits_for_the_tick_while_first_tokens_and_ends_go_at_once():
+    """The outbox hands text to the loop once per tick; a request's first token or end goes at once with that
+    request's own held text only, and a round with nothing to send hands nothing over."""
+    loop = asyncio.new_event_loop()
+    now = [100.0]
+    outbox = _Outbox(loop, clock=lambda: now[0])
+    a, b = (RequestHandle(GenerationRequest([1], 8, GREEDY, adapter=None, model_label="tiny", stream=True))
+            for _ in range(2))
+
+    def delivered() -> list[list]:
+        loop.run_until_complete(asyncio.sleep(0))
+        return [[h.events.get_nowait() for _ in range(h.events.qsize())] for h in (a, b)]
+
+    try:
+        outbox.add([(a, TextDelta("a1")), (b, TextDelta("b1"))], first_tokens=[a, b])
+        assert delivered() == [[TextDelta("a1")], [TextDelta("b1")]]
+        now[0] = 100.0 + STREAM_INTERVAL_S / 4
+        outbox.add([(a, TextDelta("a2")), (b, TextDelta("b2"))])
+        assert delivered() == [[], []]
+        now[0] = 100.0 + STREAM_INTERVAL_S / 2
+        done = Finished("b1b2", "length", 1, 2)
+        outbox.add([(a, TextDelta("a3")), (b, done)])
+        outbox.add([])
+        assert delivered() == [[], [TextDelta("b2"), done]]
+        now[0] = 100.0 + STREAM_INTERVAL_S
+        outbox.add([(a, TextDelta("a4"))])
+        assert delivered() == [[TextDelta("a2a3a4")], []]
+    finally:
+        loop.close()

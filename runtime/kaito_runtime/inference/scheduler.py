@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,7 +45,7 @@ from .sampler import RowState, next_tokens
 
 log = logging.getLogger(__name__)
 
-STREAM_INTERVAL_S = 0.01  # streamed text is handed to the event loop at most this often (first tokens at once)
+STREAM_INTERVAL_S = 0.025  # streamed text goes to the event loop at most this often (first tokens and ends at once)
 # Longest prompt that joins a running decode step. Every running row is padded to the new prompt's length in that
 # pass, so a long prompt would cost the running rows more than the separate prefill pass it saves.
 FUSED_PROMPT_TOKENS = 32
@@ -122,27 +123,38 @@ class _Batch:
 
 
 class _Outbox:
-    """Events on their way to the event loop. Streamed text is held back and merged for up to
-    ``STREAM_INTERVAL_S``: one wake-up of the loop and one chunk per client every few steps instead of every step
-    keeps the loop, which shares the interpreter with this thread, from eating into generation."""
+    """Events on their way to the event loop. Each request's streamed text is held back and merged until the next
+    tick (every ``STREAM_INTERVAL_S``), when all held text goes out in one hand-off: one wake-up of the loop and
+    one chunk per client every few steps instead of every step keeps the loop, which shares the interpreter with
+    this thread, from eating into generation. A request's first token and its end (finish, failure) go out at once,
+    with that request's held text only: the other requests' text keeps waiting for the tick (with 8 closed-loop
+    clients a request starts or ends every few steps, so flushing everything then would flush nearly every step).
+    """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+    def __init__(self, loop: asyncio.AbstractEventLoop, clock: Callable[[], float] = time.monotonic) -> None:
+        self._loop, self._clock = loop, clock
         self._held: dict[RequestHandle, list[Event]] = {}
-        self._last_flush = 0.0
+        self._last_tick = -math.inf
 
-    def add(self, events: Iterable[tuple[RequestHandle, Event]], urgent: bool = False) -> None:
+    def add(self, events: Iterable[tuple[RequestHandle, Event]], first_tokens: Iterable[RequestHandle] = ()) -> None:
+        """Hold ``events``; send what is due: everything at a tick, else the held events of requests that ended or
+        whose first token is among them (``first_tokens``)."""
+        due = set(first_tokens)
         for handle, event in events:
             held = self._held.setdefault(handle, [])
             if held and isinstance(event, TextDelta) and isinstance(held[-1], TextDelta):
                 held[-1] = TextDelta(held[-1].text + event.text)
             else:
                 held.append(event)
-                urgent = urgent or not isinstance(event, TextDelta)
-        now = time.monotonic()
-        if self._held and (urgent or now - self._last_flush >= STREAM_INTERVAL_S):
-            events, self._held, self._last_flush = self._held, {}, now
-            self._loop.call_soon_threadsafe(dispatch, [(h, e) for h, held in events.items() for e in held])
+                if not isinstance(event, TextDelta):
+                    due.add(handle)
+        now = self._clock()
+        if now - self._last_tick >= STREAM_INTERVAL_S:
+            self._last_tick = now
+            due = set(self._held)
+        sent = [(handle, event) for handle in due for event in self._held.pop(handle, ())]
+        if sent:
+            self._loop.call_soon_threadsafe(dispatch, sent)
 
 
 def _pad_left(tensor: torch.Tensor, length: int, dim: int) -> torch.Tensor:
@@ -198,7 +210,7 @@ class StepScheduler(QueuedEngine):
             live = [h for h in self._pending if not h.cancelled]
             expired = [h for h in live if now > h.deadline]
             live = [h for h in live if now <= h.deadline]
-            self._outbox.add([(h, timeout_failure(h.request)) for h in expired], urgent=True)
+            self._outbox.add([(h, timeout_failure(h.request)) for h in expired])
             admitted, self._pending = live[:free], live[free:]
             self._metrics.queue_depth.set(len(self._pending))
             return admitted
@@ -231,7 +243,7 @@ class StepScheduler(QueuedEngine):
             self._batch = joining
         else:
             self._batch.join(joining)
-        self._take_tokens(logits, first=len(self._batch) - len(handles), urgent=True)
+        self._take_tokens(logits, first=len(self._batch) - len(handles))
 
     def _activate(self, handles: list[RequestHandle]) -> list[_Active]:
         return [_Active(Row(h, self._loaded.tokenizer, self._metrics, self._eos_ids), self._row_state(h))
@@ -258,7 +270,7 @@ class StepScheduler(QueuedEngine):
             cache_position=torch.arange(past, batch.mask.shape[1], device=batch.mask.device),
         )
         self._metrics.batch_size.observe(len(batch))
-        self._take_tokens(logits, first=0, urgent=bool(joining))
+        self._take_tokens(logits, first=0)
 
     def _forward(self, handles: list[RequestHandle], **inputs: Any) -> torch.Tensor:
         if self._loaded.uses_adapters:
@@ -266,7 +278,7 @@ class StepScheduler(QueuedEngine):
         output = self._loaded.model(**inputs, use_cache=True, logits_to_keep=1)
         return output.logits[:, -1, :]
 
-    def _take_tokens(self, logits: torch.Tensor, first: int, urgent: bool = False) -> None:
+    def _take_tokens(self, logits: torch.Tensor, first: int) -> None:
         """Sample the next token of rows ``first..`` from ``logits``, deliver events, drop rows that are done."""
         batch = self._batch
         rows = batch.active[first:]
@@ -277,7 +289,7 @@ class StepScheduler(QueuedEngine):
             active.state.history.append(token)
             active.state.generated += 1
             events += [(active.row.handle, e) for e in active.row.accept(token, now)]
-        self._outbox.add(events, urgent)
+        self._outbox.add(events, first_tokens=[a.row.handle for a in rows if a.row.completion_tokens == 1])
         self._drop_finished(now)
 
     def _drop_finished(self, now: float) -> None:
@@ -301,5 +313,5 @@ class StepScheduler(QueuedEngine):
         joined = {id(row.handle) for row in running}
         events = [(row.handle, e) for row in running if not row.done for e in row.close([failure])]
         events += [(h, failure) for h in admitted if id(h) not in joined]
-        self._outbox.add(events, urgent=True)
+        self._outbox.add(events)
         self._batch = None
