@@ -713,7 +713,9 @@ def _render_set(item: _Workspace) -> None:
 
 
 def _posix(file: str) -> str:
-    """The source path as written into file headers: relative to the working directory, posix."""
+    """The source path as written into file headers: relative to the working directory, posix, spelt as pathlib
+    spells it (no empty or "." components; string operations: this runs for every spec file of a cached run)."""
     if file == "<stdin>":
         return "stdin"
-    return Path(os.path.relpath(file)).as_posix() if Path(file).is_absolute() else Path(file).as_posix()
+    relative = os.path.relpath(file) if file.startswith("/") else file
+    return "/".join(part for part in relative.split("/") if part not in ("", ".")) or "."

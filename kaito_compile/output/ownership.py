@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,8 +78,9 @@ def lock_bytes(files: Mapping[str, bytes], tool_version: str) -> bytes:
     return (json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
-def parse_lock(data: bytes) -> Lock:
-    """Parse lock bytes; ``ValueError`` says what is wrong with them."""
+def parse_lock(data: bytes, *, safe_paths: Collection[str] = ()) -> Lock:
+    """Parse lock bytes; ``ValueError`` says what is wrong with them. ``safe_paths``: paths already known to pass
+    :func:`relative_path_problem` (a tree's own, checked by :func:`verify_tree`), not checked again."""
     document = json.loads(data.decode())
     if not isinstance(document, dict) or document.get("format") != LOCK_FORMAT:
         raise ValueError(f"not a format-{LOCK_FORMAT} kaito-compile lock")
@@ -87,17 +88,20 @@ def parse_lock(data: bytes) -> Lock:
     if not isinstance(files, dict) or not isinstance(version, str):
         raise ValueError("'files' must be an object and 'tool_version' a string")
     for path, digest in files.items():
-        problem = relative_path_problem(path)
+        problem = None if path in safe_paths else relative_path_problem(path)
         if problem or path == LOCK_FILE or not is_digest(digest):
             raise ValueError(f"bad entry {path!r}: {problem or 'not a file path with a sha256 digest'}")
     return Lock(tool_version=version, files=dict(files))
 
 
-def read_lock(out_dir: Path) -> tuple[Lock | None, str | None]:
-    """The lock in ``out_dir``; None when there is none, plus a warning when it exists but cannot be read."""
+def read_lock(out_dir: Path, *, known: tuple[bytes, Lock] | None = None) -> tuple[Lock | None, str | None]:
+    """The lock in ``out_dir``; None when there is none, plus a warning when it exists but cannot be read.
+    ``known``: lock bytes and their parse (a verified tree's lock): a lock with those very bytes is not parsed again,
+    as when ``out_dir`` already holds the tree."""
     path = out_dir / LOCK_FILE
     try:
-        return parse_lock(read_regular(path, limit=MAX_LOCK_BYTES)), None
+        data = read_regular(path, limit=MAX_LOCK_BYTES)
+        return (known[1] if known is not None and data == known[0] else parse_lock(data)), None
     except FileNotFoundError:
         return None, None
     except UnsafeFile as error:
@@ -120,7 +124,7 @@ def verify_tree(tree: Mapping[str, bytes]) -> Lock:
     if LOCK_FILE not in tree:
         raise InvalidTree(f"the tree has no {LOCK_FILE}; build it with render_tree")
     try:
-        lock = parse_lock(tree[LOCK_FILE])
+        lock = parse_lock(tree[LOCK_FILE], safe_paths=tree.keys())
     except ValueError as error:
         raise InvalidTree(f"the tree's {LOCK_FILE} is invalid: {error}") from None
     listed = {path: sha256_digest(data) for path, data in tree.items() if path != LOCK_FILE}
