@@ -68,14 +68,14 @@ class Lock:
 
 
 def lock_bytes(files: Mapping[str, bytes], tool_version: str) -> bytes:
-    """The lock listing ``files`` (path → content), as sorted, indented JSON."""
-    document = {
-        "files": {path: sha256_digest(files[path]) for path in sorted(files)},
-        "format": LOCK_FORMAT,
-        "generator": GENERATOR,
-        "tool_version": tool_version,
-    }
-    return (json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+    """The lock listing ``files`` (path → content), as sorted, indented JSON: the text of
+    ``json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False)``, assembled here because with ``indent``
+    the json module serialises in pure Python (20 ms of every build and check of a 5,000-file tree)."""
+    quote = json.encoder.encode_basestring  # the string encoding json.dumps uses with ensure_ascii=False
+    entries = [f"    {quote(path)}: {quote(sha256_digest(files[path]))}" for path in sorted(files)]
+    listing = "{\n" + ",\n".join(entries) + "\n  }" if entries else "{}"
+    return (f'{{\n  "files": {listing},\n  "format": {LOCK_FORMAT},\n  "generator": {quote(GENERATOR)},\n'
+            f'  "tool_version": {quote(tool_version)}\n}}\n').encode()
 
 
 def parse_lock(data: bytes, *, safe_paths: Collection[str] = ()) -> Lock:
