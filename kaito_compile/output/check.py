@@ -18,7 +18,7 @@ from pathlib import Path
 from ..files import UnsafeFile, read_regular_with_stat
 from .disk import leftovers, scan
 from .errors import OwnershipConflict
-from .ownership import HEADER_PREFIX, LOCK_FILE, Lock, read_lock, sha256_digest, verify_tree
+from .ownership import HEADER_PREFIX, Lock, read_lock, sha256_digest, verify_tree
 from .statcache import StatCache, lstat_all, tree_digests
 
 MAX_OUTPUT_FILE_BYTES = 64 * 1024 * 1024  # far above any generated file; a bigger one is not ours
@@ -51,7 +51,7 @@ def check_tree(tree: Mapping[str, bytes], out_dir: Path, *, stat_cache: StatCach
     root = display_root(out_dir)
     horizon = stat_cache.now() if stat_cache is not None else None  # before anything in out/ is read
     state = scan(out_dir)
-    lock, _ = read_lock(out_dir, known=(tree[LOCK_FILE], tree_lock))
+    lock, _ = read_lock(out_dir, tree=(tree, tree_lock))
     left = leftovers(tree, out_dir, state, lock)
     stats = lstat_all(out_dir, state.entries & tree.keys())
     check_conflicts(tree, out_dir, state, lock, set(left.deletable), stats)

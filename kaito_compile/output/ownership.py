@@ -94,14 +94,18 @@ def parse_lock(data: bytes, *, safe_paths: Collection[str] = ()) -> Lock:
     return Lock(tool_version=version, files=dict(files))
 
 
-def read_lock(out_dir: Path, *, known: tuple[bytes, Lock] | None = None) -> tuple[Lock | None, str | None]:
+def read_lock(out_dir: Path, *, tree: tuple[Mapping[str, bytes], Lock] | None = None
+              ) -> tuple[Lock | None, str | None]:
     """The lock in ``out_dir``; None when there is none, plus a warning when it exists but cannot be read.
-    ``known``: lock bytes and their parse (a verified tree's lock): a lock with those very bytes is not parsed again,
-    as when ``out_dir`` already holds the tree."""
+    ``tree``: a tree checked by :func:`verify_tree`, with its lock. A lock with the tree lock's very bytes (``out_dir``
+    already holds the tree) is not parsed again, and the paths of another are checked only where the tree lacks them."""
     path = out_dir / LOCK_FILE
     try:
         data = read_regular(path, limit=MAX_LOCK_BYTES)
-        return (known[1] if known is not None and data == known[0] else parse_lock(data)), None
+        if tree is None:
+            return parse_lock(data), None
+        files, tree_lock = tree
+        return (tree_lock if data == files[LOCK_FILE] else parse_lock(data, safe_paths=files.keys())), None
     except FileNotFoundError:
         return None, None
     except UnsafeFile as error:

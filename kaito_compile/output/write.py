@@ -321,7 +321,7 @@ def _recover(out: Path, sidecar: Path) -> None:
 def _plan(tree: Mapping[str, bytes], out: Path, known: _Known) -> _Plan:
     """What to create, update, delete and carry; the unchanged files read on the way are recorded in ``known``."""
     state = scan(out)
-    lock, warning = read_lock(out, known=(tree[LOCK_FILE], known.tree_lock))
+    lock, warning = read_lock(out, tree=(tree, known.tree_lock))
     left = leftovers(tree, out, state, lock)
     stats = lstat_all(out, state.entries)
     check_conflicts(tree, out, state, lock, set(left.deletable), stats)
@@ -455,8 +455,9 @@ def _parents(path: str) -> list[str]:
 
 def _parents_of(paths: list[str]) -> set[str]:
     parents = set()
-    for path in paths:
-        parents.update(_parents(path))
+    for directory in {path.rpartition("/")[0] for path in paths} - {""}:  # a directory holds many files
+        parents.add(directory)
+        parents.update(_parents(directory))
     return parents
 
 
@@ -468,13 +469,13 @@ def _build(tree: Mapping[str, bytes], out: Path, plan: _Plan, staging: Path) -> 
     """Lay out the complete new tree in ``staging``: fresh files written, everything else hard-linked."""
     staging.mkdir()
     _copy_mode(out, staging)
-    for directory in plan.dirs:
-        (staging / directory).mkdir()
-        _copy_mode(out / directory, staging / directory)
+    for directory in plan.dirs:  # string paths: thousands of them
+        os.mkdir(f"{staging}/{directory}")
+        _copy_mode(f"{out}/{directory}", f"{staging}/{directory}")
     for path in plan.carried:
-        _link(out / path, staging / path)
+        _link(f"{out}/{path}", f"{staging}/{path}")
     for path in [*plan.result.created, *plan.result.updated]:
-        with open(staging / path, "xb") as handle:
+        with open(f"{staging}/{path}", "xb") as handle:
             handle.write(tree[path])
 
 
