@@ -370,7 +370,8 @@ def _rendered_name_collisions(planned: list[_Workspace]) -> list[Diagnostic]:
             [(CLUSTER_SCOPED_FILES.get(base.partition("-")[0], ""), base.partition("-")[2].removesuffix(".yaml"))
              for base in (path.rsplit("/", 1)[-1] for path in output.files)]
         rendered = {f"{kind} {name}" for kind, name in names if kind in CLUSTER_SCOPED_FILES.values()}
-        checked.append((dataclasses.replace(item, cluster_names=tuple(sorted(rendered))), []))
+        if rendered:  # a Workspace without cluster-scoped objects collides with none
+            checked.append((dataclasses.replace(item, cluster_names=tuple(sorted(rendered))), []))
     _cluster_name_collisions(checked)
     return [diagnostic for _, diags in checked for diagnostic in diags]
 

@@ -139,7 +139,12 @@ def verify_tree(tree: Mapping[str, bytes]) -> Lock:
 
 
 def _check_no_file_is_a_directory(tree: Mapping[str, bytes]) -> None:
+    checked: set[str] = set()  # directories none of whose ancestors is a file: the same for every file in them
     for path in tree:
+        directory = path.rpartition("/")[0]
+        if directory in checked:
+            continue
+        checked.add(directory)
         parts = path.split("/")
         for depth in range(1, len(parts)):
             parent = "/".join(parts[:depth])
