@@ -48,7 +48,6 @@ import hmac
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -128,6 +127,8 @@ class BuildCache:
         entries.update(self._used)
         if not self._changed and entries.keys() == self._entries().keys():
             return False
+        import tempfile
+
         from .output.write import make_sidecar
 
         temporary = None

@@ -25,7 +25,6 @@ system) is a :class:`~.errors.WriteFailed` naming the path and the reason, and n
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import fcntl
 import os
@@ -207,6 +206,8 @@ def _make_durable(staging: Path, written: list[str], dirs: list[str]) -> None:
 
 def _syncfs(path: Path) -> bool:
     """``syncfs(2)`` on the file system holding ``path``; False where the C library lacks it."""
+    import ctypes  # here: a run that writes nothing (check) does not load it
+
     function = getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
     if function is None:
         return False
@@ -562,6 +563,8 @@ def _swap(staging: Path, out: Path, previous: Path) -> None:
 
 def _exchange(first: Path, second: Path) -> bool:
     """Swap two paths atomically with ``renameat2(RENAME_EXCHANGE)``; False where that is unsupported."""
+    import ctypes
+
     renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
     if renameat2 is None:
         return False
