@@ -370,7 +370,8 @@ def _rendered_name_collisions(planned: list[_Workspace]) -> list[Diagnostic]:
             [(CLUSTER_SCOPED_FILES.get(base.partition("-")[0], ""), base.partition("-")[2].removesuffix(".yaml"))
              for base in (path.rsplit("/", 1)[-1] for path in output.files)]
         rendered = {f"{kind} {name}" for kind, name in names if kind in CLUSTER_SCOPED_FILES.values()}
-        checked.append((dataclasses.replace(item, cluster_names=tuple(sorted(rendered))), []))
+        if rendered:  # a Workspace without cluster-scoped objects collides with none
+            checked.append((dataclasses.replace(item, cluster_names=tuple(sorted(rendered))), []))
     _cluster_name_collisions(checked)
     return [diagnostic for _, diags in checked for diagnostic in diags]
 
@@ -713,7 +714,9 @@ def _render_set(item: _Workspace) -> None:
 
 
 def _posix(file: str) -> str:
-    """The source path as written into file headers: relative to the working directory, posix."""
+    """The source path as written into file headers: relative to the working directory, posix, spelt as pathlib
+    spells it (no empty or "." components; string operations: this runs for every spec file of a cached run)."""
     if file == "<stdin>":
         return "stdin"
-    return Path(os.path.relpath(file)).as_posix() if Path(file).is_absolute() else Path(file).as_posix()
+    relative = os.path.relpath(file) if file.startswith("/") else file
+    return "/".join(part for part in relative.split("/") if part not in ("", ".")) or "."

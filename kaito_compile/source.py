@@ -16,6 +16,7 @@ turn into diagnostics instead of exceptions.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import os
 import re
 import stat
@@ -23,16 +24,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import yaml as pyyaml
-from ruamel.yaml import YAML
-from ruamel.yaml import resolver as ruamel_resolver
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.composer import Composer
-from ruamel.yaml.constructor import DuplicateKeyError
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.events import AliasEvent
+from typing import TYPE_CHECKING, Any
 
 from .diagnostics import Diagnostic, Severity, Span, ToolError
 
@@ -48,6 +40,10 @@ SKIPPED_FILES = frozenset({"kaito-compile.yaml", "kustomization.yaml"})
 """Found while walking a directory, these are not specs: the project config, kustomize files."""
 
 FieldPath = tuple[str | int, ...]
+
+if TYPE_CHECKING:  # the YAML libraries are imported where a file is parsed: a cached run parses none
+    from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedMap
 
 
 class DocumentTooLarge(Exception):
@@ -85,6 +81,8 @@ class Document:
         return Span(self.file, line + 1, col + 1, length, source)
 
     def _locate(self, path: FieldPath, *, key: bool) -> tuple[int, int, bool]:
+        from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
         if self._positioned is not None and len(path) == 2 and self._positioned.single:
             found = (_plain_block_key if key else _plain_block_value)(self.lines, path, self.plain)
             if found is not None:
@@ -112,6 +110,8 @@ class Document:
         return best
 
     def _key_of(self, parent_path: FieldPath, key: str | int) -> tuple[int, int]:
+        from ruamel.yaml.comments import CommentedMap
+
         node = self.positioned
         for part in parent_path:
             node = node[part]
@@ -247,28 +247,37 @@ def to_plain(node: Any, *, max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPT
     return convert(node, 0)
 
 
-class _BudgetedComposer(Composer):
-    """Counts the nodes of a whole file as the parser produces them and stops past MAX_FILE_NODES.
+@functools.cache
+def _budgeted_composer() -> type:
+    """ruamel's composer, counting the nodes of a whole file as the parser produces them and stopping past
+    MAX_FILE_NODES.
 
     ruamel's pure-Python parser spends about 0.1 ms per node: without a budget, a file under the size limit
     made of one-character list items takes minutes and gigabytes before ``to_plain`` could refuse it.
     """
+    from ruamel.yaml.composer import Composer
+    from ruamel.yaml.events import AliasEvent
 
-    composed = 0
+    class BudgetedComposer(Composer):
+        composed = 0
 
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if not self.parser.check_event(AliasEvent):  # aliases reuse a node: ``to_plain`` bounds their expansion
-            self.composed += 1
-            if self.composed > MAX_FILE_NODES:
-                raise DocumentTooLarge(f"the file has more than {MAX_FILE_NODES} YAML nodes; split it")
-        return super().compose_node(parent, index)
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if not self.parser.check_event(AliasEvent):  # aliases reuse a node: ``to_plain`` bounds their expansion
+                self.composed += 1
+                if self.composed > MAX_FILE_NODES:
+                    raise DocumentTooLarge(f"the file has more than {MAX_FILE_NODES} YAML nodes; split it")
+            return super().compose_node(parent, index)
+
+    return BudgetedComposer
 
 
 def _yaml() -> YAML:
+    from ruamel.yaml import YAML
+
     y = YAML(typ="rt")
     y.version = (1, 1)
     y.allow_duplicate_keys = False
-    y.Composer = _BudgetedComposer
+    y.Composer = _budgeted_composer()
     return y
 
 
@@ -348,6 +357,8 @@ class _Positions:
 
     def document(self, index: int) -> Any:
         if self._documents is None:
+            from ruamel.yaml.error import YAMLError
+
             try:
                 self._documents = list(_yaml().load_all(self._text))
             except (YAMLError, RecursionError, DocumentTooLarge):  # libyaml read it: positions are best effort
@@ -363,42 +374,48 @@ def _refuse(loader: Any, node: Any) -> Any:
     raise _NeedsPositions(node.tag)
 
 
-class _FastLoader(pyyaml.CSafeLoader):
+@functools.cache
+def _fast_loader() -> type:
     """libyaml with ruamel's YAML 1.1 resolver table, limited to what it reads exactly as ruamel does."""
+    import yaml as pyyaml
+    from ruamel.yaml import resolver as ruamel_resolver
 
-    def flatten_mapping(self, node: Any) -> None:
-        if any(key.tag == "tag:yaml.org,2002:merge" for key, _ in node.value):
-            raise _NeedsPositions("merge key")
+    class FastLoader(pyyaml.CSafeLoader):
+        def flatten_mapping(self, node: Any) -> None:
+            if any(key.tag == "tag:yaml.org,2002:merge" for key, _ in node.value):
+                raise _NeedsPositions("merge key")
 
-    def construct_mapping(self, node: Any, deep: bool = False) -> dict:
-        mapping = super().construct_mapping(node, deep=deep)
-        if len(mapping) != len(node.value):
-            raise _NeedsPositions("duplicate key")
-        return mapping
+        def construct_mapping(self, node: Any, deep: bool = False) -> dict:
+            mapping = super().construct_mapping(node, deep=deep)
+            if len(mapping) != len(node.value):
+                raise _NeedsPositions("duplicate key")
+            return mapping
+
+    # ruamel's YAML 1.1 implicit resolvers (PyYAML's differ: for it ``y`` and ``1e3`` are strings)
+    FastLoader.yaml_implicit_resolvers = {}
+    for versions, tag, regexp, first in ruamel_resolver.implicit_resolvers:
+        if (1, 1) in versions:
+            for char in first:
+                FastLoader.yaml_implicit_resolvers.setdefault(char, []).append((tag, regexp))
+    FastLoader.add_constructor("tag:yaml.org,2002:bool", _yaml11_bool)
+    for tag in ("timestamp", "binary", "set", "omap", "pairs", "value", "merge", "yaml"):
+        FastLoader.add_constructor(f"tag:yaml.org,2002:{tag}", _refuse)
+    FastLoader.add_constructor(None, _refuse)  # any other tag
+    return FastLoader
 
 
 def _yaml11_bool(loader: Any, node: Any) -> bool:
     return loader.construct_scalar(node).lower() in ("y", "yes", "true", "on")
 
 
-# ruamel's YAML 1.1 implicit resolvers (PyYAML's differ: for it ``y`` and ``1e3`` are strings)
-_FastLoader.yaml_implicit_resolvers = {}
-for _versions, _tag, _regexp, _first in ruamel_resolver.implicit_resolvers:
-    if (1, 1) in _versions:
-        for _char in _first:
-            _FastLoader.yaml_implicit_resolvers.setdefault(_char, []).append((_tag, _regexp))
-_FastLoader.add_constructor("tag:yaml.org,2002:bool", _yaml11_bool)
-for _tag in ("timestamp", "binary", "set", "omap", "pairs", "value", "merge", "yaml"):
-    _FastLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _refuse)
-_FastLoader.add_constructor(None, _refuse)  # any other tag
-
-
 def _parse_fast(text: str, file: str, lines: list[str]) -> list[Document] | None:
     """The documents as libyaml reads them, or None when only ruamel may read this file (see the module doc)."""
     if len(text) > FAST_PARSE_MAX_BYTES or text.startswith("%") or "\n%" in text:  # directives: ruamel decides
         return None
+    import yaml as pyyaml
+
     try:
-        data = list(pyyaml.load_all(text, Loader=_FastLoader))
+        data = list(pyyaml.load_all(text, Loader=_fast_loader()))
     except (pyyaml.YAMLError, _NeedsPositions, RecursionError, ArithmeticError, LookupError, TypeError, ValueError):
         return None
     positions = _Positions(text, len(data))
@@ -418,6 +435,9 @@ def parse_documents(text: str, file: str) -> tuple[list[Document], list[Diagnost
     fast = _parse_fast(text, file, lines)
     if fast is not None:
         return fast, []
+    from ruamel.yaml.constructor import DuplicateKeyError
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
     try:
         for index, data in enumerate(_yaml().load_all(text)):
             docs.append(Document(file, index, data, lines))
@@ -443,7 +463,7 @@ def parse_documents(text: str, file: str) -> tuple[list[Document], list[Diagnost
     return docs, []
 
 
-def _duplicate_key_name(exc: DuplicateKeyError) -> str:
+def _duplicate_key_name(exc: Exception) -> str:
     found = re.search(r'duplicate key "(.*?)"', exc.problem or "")
     return found.group(1) if found else "?"
 
@@ -462,11 +482,8 @@ def discover(paths: list[str]) -> list[str]:
             continue
         path = Path(p)
         if path.is_dir():
-            for root, dirs, files in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                for name in sorted(files):
-                    if name.endswith((".yaml", ".yml")) and name not in SKIPPED_FILES:
-                        found.append(_walked_file(Path(root) / name))
+            top = str(path)  # as pathlib spells it: no "." components, no trailing slash
+            _walk_into(found, top, "" if top == "." else top if top.endswith("/") else f"{top}/")
         elif path.exists():
             found.append(str(path))
         else:
@@ -474,27 +491,73 @@ def discover(paths: list[str]) -> list[str]:
     return found
 
 
-def _walked_file(path: Path) -> str:
+def _walk_into(found: list[str], directory: str, prefix: str) -> None:
+    """Add the spec files under ``directory`` (spelt ``prefix`` + name), as ``os.walk`` visits them: a directory's
+    files sorted, then its subdirectories sorted, hidden ones skipped, a symlink to a directory not descended into,
+    a directory that cannot be listed left out. ``scandir`` knows a regular file's type without a ``stat``."""
+    try:
+        with os.scandir(directory) as listing:
+            entries = sorted(listing, key=lambda entry: entry.name)
+    except OSError:
+        return
+    subdirectories = []
+    for entry in entries:
+        name = entry.name
+        if _is_dir(entry):
+            if not name.startswith(".") and not entry.is_symlink():
+                subdirectories.append(name)
+        elif name.endswith((".yaml", ".yml")) and name not in SKIPPED_FILES:
+            found.append(f"{prefix}{name}" if entry.is_file() else _walked_file(f"{prefix}{name}"))
+    for name in subdirectories:
+        _walk_into(found, f"{prefix}{name}", f"{prefix}{name}/")
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _walked_file(path: str) -> str:
     """A file found by walking a directory must be a regular file: reading a FIFO named ``*.yaml`` blocks forever.
     (A path given on the command line may be a pipe or a device on purpose: ``<(...)``, ``/dev/stdin``.)"""
     try:
-        mode = path.stat().st_mode
+        mode = os.stat(path).st_mode
     except OSError:
-        return str(path)  # a dangling or looping symlink: read_source says why it cannot be read
+        return path  # a dangling or looping symlink: read_source says why it cannot be read
     if not stat.S_ISREG(mode):
         raise ToolError(f"{path}: not a regular file (a FIFO, socket or device)", code="KC-E002")
-    return str(path)
+    return path
 
 
 def read_source(path: str) -> tuple[str, bytes]:
-    """Return (display name, raw bytes) for a path or ``-``."""
+    """Return (display name, raw bytes) for a path or ``-``: at most ``MAX_FILE_BYTES + 1`` bytes (one more says the
+    file is too large)."""
     if path == "-":
         return "<stdin>", sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
     try:
-        with open(path, "rb") as fh:
-            return path, fh.read(MAX_FILE_BYTES + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            return path, _read_limited(fd, MAX_FILE_BYTES + 1)
+        finally:
+            os.close(fd)
     except OSError as exc:
         raise ToolError(f"{path}: cannot read: {exc.strerror}", code="KC-E002") from exc
+
+
+def _read_limited(fd: int, limit: int) -> bytes:
+    """At most ``limit`` bytes of ``fd``, read in one call when ``fstat`` knows the size (a buffered
+    ``read(limit)`` allocates the whole limit, 8 MB, for every small file)."""
+    chunks, left, want = [], limit, min(os.fstat(fd).st_size + 1, limit)
+    while left > 0:
+        chunk = os.read(fd, min(left, want))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+        want = 1 << 16  # a pipe, a file of /proc (no size) or a file that grew: go on in 64 KB reads
+    return b"".join(chunks)
 
 
 def load_file(path: str) -> tuple[list[Document], list[Diagnostic]]:

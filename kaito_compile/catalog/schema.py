@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from jsonschema import Draft202012Validator
 from pydantic import BaseModel
 
 from ..datadir import SCHEMA_DIR
@@ -15,6 +15,9 @@ from ..spec.schema import dump_schema, model_schema
 from .derive import VllmFile
 from .models import ModelsFile
 from .skus import SkusFile
+
+if TYPE_CHECKING:  # a catalog read from the build cache is validated by its models only
+    from jsonschema import Draft202012Validator
 
 
 FILE_KINDS: dict[str, tuple[type[BaseModel], str]] = {

@@ -45,12 +45,13 @@ def check_tree(tree: Mapping[str, bytes], out_dir: Path, *, stat_cache: StatCach
     read, and a file read and found up to date is recorded (:mod:`.statcache`)."""
     from .write import check_conflicts
 
-    digests = tree_digests(tree, verify_tree(tree).files)
+    tree_lock = verify_tree(tree)
+    digests = tree_digests(tree, tree_lock.files)
     out_dir = Path(out_dir)
     root = display_root(out_dir)
     horizon = stat_cache.now() if stat_cache is not None else None  # before anything in out/ is read
     state = scan(out_dir)
-    lock, _ = read_lock(out_dir)
+    lock, _ = read_lock(out_dir, tree=(tree, tree_lock))
     left = leftovers(tree, out_dir, state, lock)
     stats = lstat_all(out_dir, state.entries & tree.keys())
     check_conflicts(tree, out_dir, state, lock, set(left.deletable), stats)

@@ -15,7 +15,6 @@ from typing import Any
 
 from ..goregex import go_regex
 from .errors import LayoutError
-from .manifest_yaml import dump_manifest
 from .ownership import (
     LOCK_FILE,
     has_control_chars,
@@ -95,6 +94,8 @@ def kustomization(file_names: Iterable[str]) -> dict[str, Any]:
 
 
 def _workspace_files(output: WorkspaceOutput, directory: str, tool_version: str) -> dict[str, bytes]:
+    from .manifest_yaml import dump_manifest  # here: files from the build cache need no YAML renderer
+
     header = provenance_header(tool_version, output.source_file, output.source_hash)
     owners: dict[str, dict[str, Any]] = {}
     files: dict[str, bytes] = {}

@@ -24,7 +24,6 @@ import hashlib
 import hmac
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -93,6 +92,8 @@ class StatCache:
         was written."""
         if self._records == self._loaded:
             return False
+        import tempfile  # here: an unchanged check saves nothing
+
         body = json.dumps({"format": FORMAT, "entries": self._records}, separators=(",", ":"),
                           ensure_ascii=False).encode()
         temporary = None

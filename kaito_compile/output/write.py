@@ -25,7 +25,6 @@ system) is a :class:`~.errors.WriteFailed` naming the path and the reason, and n
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import fcntl
 import os
@@ -116,13 +115,13 @@ def write_tree(
     ``stat_cache``: files whose ``lstat`` it recorded with the tree's bytes are not read to find what changed, and
     what this write wrote or read is recorded in it (:mod:`.statcache`).
     """
-    listed = verify_tree(tree).files
+    tree_lock = verify_tree(tree)
     out = usable_out_dir(Path(out_dir))
     sidecar = sidecar_dir(out)
     try:
         make_sidecar(sidecar)
         with _writer_lock(sidecar / "writer.lock", out, lock_timeout):
-            return _write_locked(tree, out, sidecar, keep_spare, _Known(stat_cache, tree, listed))
+            return _write_locked(tree, out, sidecar, keep_spare, _Known(stat_cache, tree, tree_lock))
     except OSError as error:
         _discard_staging(sidecar)
         raise WriteFailed(_os_reason(out_dir, error)) from None
@@ -207,6 +206,8 @@ def _make_durable(staging: Path, written: list[str], dirs: list[str]) -> None:
 
 def _syncfs(path: Path) -> bool:
     """``syncfs(2)`` on the file system holding ``path``; False where the C library lacks it."""
+    import ctypes  # here: a run that writes nothing (check) does not load it
+
     function = getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
     if function is None:
         return False
@@ -321,7 +322,7 @@ def _recover(out: Path, sidecar: Path) -> None:
 def _plan(tree: Mapping[str, bytes], out: Path, known: _Known) -> _Plan:
     """What to create, update, delete and carry; the unchanged files read on the way are recorded in ``known``."""
     state = scan(out)
-    lock, warning = read_lock(out)
+    lock, warning = read_lock(out, tree=(tree, known.tree_lock))
     left = leftovers(tree, out, state, lock)
     stats = lstat_all(out, state.entries)
     check_conflicts(tree, out, state, lock, set(left.deletable), stats)
@@ -358,11 +359,12 @@ def _plan(tree: Mapping[str, bytes], out: Path, known: _Known) -> _Plan:
 
 class _Known:
     """What a :class:`~.statcache.StatCache` knows of ``out/`` (nothing without one), and the file system time
-    (:meth:`~.statcache.StatCache.now`) taken before this write read anything in it."""
+    (:meth:`~.statcache.StatCache.now`) taken before this write read anything in it; ``tree_lock``: the verified
+    lock of the tree being written."""
 
-    def __init__(self, cache: StatCache | None, tree: Mapping[str, bytes], listed: Mapping[str, str]):
-        self.cache = cache
-        self.digests = tree_digests(tree, listed) if cache is not None else {}
+    def __init__(self, cache: StatCache | None, tree: Mapping[str, bytes], tree_lock: Lock):
+        self.cache, self.tree_lock = cache, tree_lock
+        self.digests = tree_digests(tree, tree_lock.files) if cache is not None else {}
         self.horizon = cache.now() if cache is not None else None
 
     def holds(self, path: str, info: os.stat_result) -> bool:
@@ -403,24 +405,27 @@ def check_conflicts(
     same rules, so it fails where ``build`` would). ``stats``: the ``lstat`` of every tree path in ``out``."""
     listed = lock.files if lock else {}
     remaining = state.entries - deleting
+    clear_dirs: set[str] = set()  # directories whose path holds no file that stays: checked once, not per file
     for path in tree:
-        target = out / path
         if path in state.dirs:
-            raise OwnershipConflict(f"{target} is a directory, but kaito-compile generates a file there")
-        blocking = sorted(parent for parent in _parents(path) if parent in remaining)
-        if blocking:
-            raise OwnershipConflict(f"{out / blocking[0]} is not a directory, but kaito-compile needs a directory "
-                                    "there")
+            raise OwnershipConflict(f"{out / path} is a directory, but kaito-compile generates a file there")
+        directory = path.rpartition("/")[0]
+        if directory not in clear_dirs:
+            blocking = sorted(parent for parent in _parents(path) if parent in remaining)
+            if blocking:
+                raise OwnershipConflict(f"{out / blocking[0]} is not a directory, but kaito-compile needs a "
+                                        "directory there")
+            clear_dirs.add(directory)
         if path not in state.entries:
             continue
         if not stat.S_ISREG(stats[path].st_mode):
-            raise OwnershipConflict(f"{target} is not a regular file, but kaito-compile generates a file there")
+            raise OwnershipConflict(f"{out / path} is not a regular file, but kaito-compile generates a file there")
         # With a lock, only the files it lists are ours to overwrite; without one (deleted, damaged) the header is
         # the only sign of a generated file.
-        ours = path in listed or (lock is None and carries_header(target))
-        if path != LOCK_FILE and not ours and not _same_bytes(target, tree[path]):
+        ours = path in listed or (lock is None and carries_header(out / path))
+        if path != LOCK_FILE and not ours and not _same_bytes(out / path, tree[path]):
             raise OwnershipConflict(
-                f"{target} was not generated by kaito-compile (not in {LOCK_FILE}"
+                f"{out / path} was not generated by kaito-compile (not in {LOCK_FILE}"
                 f"{'' if lock else ', no provenance header'}); move it away or delete it, then write again"
             )
 
@@ -451,8 +456,9 @@ def _parents(path: str) -> list[str]:
 
 def _parents_of(paths: list[str]) -> set[str]:
     parents = set()
-    for path in paths:
-        parents.update(_parents(path))
+    for directory in {path.rpartition("/")[0] for path in paths} - {""}:  # a directory holds many files
+        parents.add(directory)
+        parents.update(_parents(directory))
     return parents
 
 
@@ -464,13 +470,13 @@ def _build(tree: Mapping[str, bytes], out: Path, plan: _Plan, staging: Path) -> 
     """Lay out the complete new tree in ``staging``: fresh files written, everything else hard-linked."""
     staging.mkdir()
     _copy_mode(out, staging)
-    for directory in plan.dirs:
-        (staging / directory).mkdir()
-        _copy_mode(out / directory, staging / directory)
+    for directory in plan.dirs:  # string paths: thousands of them
+        os.mkdir(f"{staging}/{directory}")
+        _copy_mode(f"{out}/{directory}", f"{staging}/{directory}")
     for path in plan.carried:
-        _link(out / path, staging / path)
+        _link(f"{out}/{path}", f"{staging}/{path}")
     for path in [*plan.result.created, *plan.result.updated]:
-        with open(staging / path, "xb") as handle:
+        with open(f"{staging}/{path}", "xb") as handle:
             handle.write(tree[path])
 
 
@@ -557,6 +563,8 @@ def _swap(staging: Path, out: Path, previous: Path) -> None:
 
 def _exchange(first: Path, second: Path) -> bool:
     """Swap two paths atomically with ``renameat2(RENAME_EXCHANGE)``; False where that is unsupported."""
+    import ctypes
+
     renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
     if renameat2 is None:
         return False

@@ -10,11 +10,9 @@ import difflib
 import json
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema_rs
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match
 from pydantic import ValidationError as PydanticValidationError
 
 from ..datadir import SCHEMA_DIR
@@ -22,6 +20,10 @@ from ..diagnostics import Diagnostic
 from ..goregex import schema_validator
 from ..source import Document
 from .models import WORKSPACE_MODELS
+
+if TYPE_CHECKING:  # Python jsonschema words the errors of a failing spec: imported only then
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 SCHEMA_FILES = {
     "kaito.sh/v1beta1": "workspace-v1beta1.schema.json",
@@ -82,11 +84,15 @@ def write_schema_files(directory: Path, files: dict[str, str], render) -> list[P
     return written
 
 
-def committed_validator(file_name: str, generate) -> Draft202012Validator:
-    """The committed schema (what users and editors see; generated on the fly if absent), its ``pattern``
-    keywords matched as Go matches them."""
+def committed_schema(file_name: str, generate) -> dict:
+    """The committed schema (what users and editors see; generated on the fly if absent)."""
     path = SCHEMA_DIR / file_name
-    return schema_validator(json.loads(path.read_text()) if path.exists() else generate())
+    return json.loads(path.read_text()) if path.exists() else generate()
+
+
+def committed_validator(file_name: str, generate) -> Draft202012Validator:
+    """The committed schema's Python jsonschema validator, its ``pattern`` keywords matched as Go matches them."""
+    return schema_validator(committed_schema(file_name, generate))
 
 
 def positioned_errors(doc: Document, validator: Draft202012Validator) -> list[Diagnostic]:
@@ -114,7 +120,8 @@ def validator_for(api_version: str) -> Draft202012Validator:
 def fast_validator_for(api_version: str) -> jsonschema_rs.Draft202012Validator:
     """jsonschema-rs on the same schema: the verdict at a tenth of the cost (tests/test_spec_schema_verdicts.py
     checks they agree); the messages are jsonschema's."""
-    return jsonschema_rs.Draft202012Validator(validator_for(api_version).schema)
+    return jsonschema_rs.Draft202012Validator(committed_schema(SCHEMA_FILES[api_version],
+                                                               lambda: generate_schema(api_version)))
 
 
 def schema_diagnostics(doc: Document, api_version: str) -> list[Diagnostic]:
@@ -129,6 +136,8 @@ def explain(doc: Document, error: ValidationError) -> list[Diagnostic]:
 
 
 def _most_specific(error: ValidationError) -> ValidationError:
+    from jsonschema.exceptions import best_match
+
     if error.validator in ("anyOf", "oneOf") and error.context:
         non_null = [e for e in error.context if e.validator != "type" or e.validator_value != "null"]
         return _most_specific(best_match(non_null or error.context))

@@ -80,7 +80,8 @@ def test_the_progress_bar_counts_long_phases_and_skips_short_ones(monkeypatch: p
 
 def test_a_cached_check_loads_no_project_config(tmp_path: Path):
     """With every spec cached, `check` takes the files each config names from the cache instead of loading the
-    config: pydantic and the config models are never imported. (InferenceSets are not cached: none here.)"""
+    config: pydantic and the config models are never imported, nor the YAML libraries (it parses no spec and
+    renders no file). (InferenceSets are not cached: none here.)"""
     out, specs = tmp_path / "out", ("examples/vllm", "examples/tuning")
     assert kaito_compile("build", *specs, "-o", str(out)).returncode == 0
     check = subprocess.run([sys.executable, "-X", "importtime", "-m", "kaito_compile.cli", "check", *specs, "-o",
@@ -88,3 +89,4 @@ def test_a_cached_check_loads_no_project_config(tmp_path: Path):
     assert check.returncode == 0 and "is up to date" in check.stdout
     imported = {line.rsplit("|", 1)[-1].strip() for line in check.stderr.splitlines() if line.startswith("import time")}
     assert "kaito_compile.cache" in imported and "pydantic" not in imported and "kaito_compile.config" not in imported
+    assert not imported & {"yaml", "ruamel.yaml", "kaito_compile.output.manifest_yaml"}

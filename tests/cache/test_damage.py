@@ -101,3 +101,6 @@ def test_a_catalog_read_back_from_json_equals_the_loaded_one(repo: Path):
     loaded = load_catalog(load_config(str(repo / "vllm" / "kaito-compile.yaml")))
     assert catalog_from_payload(json.loads(json.dumps(catalog_payload(loaded)))) == loaded
     assert catalog_from_payload({"entries": {"x": {"hfId": 3}}}) is None
+    payload = json.loads(json.dumps(catalog_payload(loaded)))
+    next(iter(payload["skus"]["clouds"].values()))[0]["memoryGiB"] += 1  # no longer gpus × perGpuGiB
+    assert catalog_from_payload(payload) is None
