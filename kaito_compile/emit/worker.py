@@ -16,6 +16,7 @@ import sys
 from collections.abc import Iterable
 from typing import Any, BinaryIO
 
+from ..gc_tuning import raise_thresholds
 from ..plan.codec import plan_from_data, plan_to_data
 from ..plan.model import Plan
 
@@ -26,6 +27,7 @@ def batch_line(batch: Iterable[tuple[Plan, dict[str, Any]]]) -> bytes:
 
 
 def main() -> int:
+    raise_thresholds()
     signal.signal(signal.SIGTERM, _exit)  # a cancelled build: exit through atexit, where jsii stops node
     # The results go to the real stdout; anything else that prints (a library, a warning) goes to stderr.
     results = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
