@@ -4,7 +4,7 @@ It reads batches of plans from stdin, one JSON line each (``[[plan, settings], �
 :mod:`..plan.codec` writes them), emits each batch with an :class:`~.emitter.Emitter`, and writes one JSON line
 per batch to stdout: ``{"objects": [[…], …]}``, the objects of each workspace in the order the batch listed them,
 or ``{"error": "…"}`` after which it stops. Everything crossing the pipe is JSON data. It builds its emitter
-(cdk8s, node) before the first batch arrives, and SIGTERM makes it exit the orderly way, node stopped.
+(cdk8s, node) before the first batch arrives; on SIGTERM it stops node, removes the temporary files and exits.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def batch_line(batch: Iterable[tuple[Plan, dict[str, Any]]]) -> bytes:
 
 def main() -> int:
     raise_thresholds()
-    signal.signal(signal.SIGTERM, _exit)  # a cancelled build: exit through atexit, where jsii stops node
+    signal.signal(signal.SIGTERM, _exit)  # a cancelled build
     # The results go to the real stdout; anything else that prints (a library, a warning) goes to stderr.
     results = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
@@ -58,7 +58,12 @@ def _serve(batches: BinaryIO, results: BinaryIO) -> int:
 
 
 def _exit(signum: int, frame: Any) -> None:
-    raise SystemExit(128 + signum)
+    """Stop node and remove the temporary files now, then exit without running anything else (jsii's exit
+    handler would wait for a kernel that no longer answers)."""
+    from .jsii_kernel import stop_now
+
+    stop_now()
+    os._exit(128 + signum)
 
 
 def _failed(results: BinaryIO, exc: Exception) -> int:
