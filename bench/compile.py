@@ -14,9 +14,9 @@ round:
    a values file that holds those objects, so helm parses and serialises the same data.
 
 Then it validates every emitted object against the strict schemas (:mod:`kaito_compile.output.validate`, the
-same check ``build`` runs on everything it emits). It prints a markdown table of medians: wall time, CPU time of the process tree
-(which load from other processes does not inflate), each of ours as a ratio to helm's in the same round, the
-targets, and the machine. Rounds are interleaved so that a busy machine slows both sides alike.
+same check ``build`` runs on everything it emits). It prints a markdown table of medians: wall time, CPU time of
+the process tree (which load from other processes does not inflate), each of ours as a ratio to helm's in the same
+round, the targets, and the machine. Rounds are interleaved so that a busy machine slows both sides alike.
 """
 
 from __future__ import annotations

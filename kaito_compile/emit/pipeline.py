@@ -7,9 +7,10 @@ rendering while the worker emits: on two cores the two halves run at the same ti
 soon as the build knows it has a full batch of specs to compile (:meth:`Emission.expect`), so that its start-up
 overlaps the parsing too; a build that stops early ends it with SIGTERM, and it stops its node on the way out. A
 smaller build (one edited workspace, a few examples) emits in this process, where starting a second interpreter
-and node would cost more than it saves. Either way the objects are the same: each workspace's objects do not depend on the batch that
-emits them, and results are handed back in the order the plans were submitted. On the 1,000-workspace benchmark
-the worker took a fifth off the cold build's wall time for about 50 MB more peak memory (bench/PROFILE.md).
+and node would cost more than it saves. Either way the objects are the same: each workspace's objects do not
+depend on the batch that emits them, and results are handed back in the order the plans were submitted. On the
+1,000-workspace benchmark the worker took a fifth off the cold build's wall time for about 50 MB more peak memory
+(bench/PROFILE.md).
 """
 
 from __future__ import annotations
