@@ -433,6 +433,10 @@ def test_the_adapter_deployment_pulls_with_its_secret_and_serves_base_and_adapte
     base, adapted = answer("phi-3-mini-128k-instruct"), answer(ADAPTER)
     assert base and adapted and base != adapted, (base, adapted)
     assert answer(ADAPTER) == adapted  # greedy: the difference is the adapter, not sampling
+    stream = client.chat.completions.create(model=ADAPTER, messages=[{"role": "user", "content": "say hello"}],
+                                            max_tokens=12, temperature=0, stream=True)
+    chunks = [chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices]
+    assert "".join(chunks) == adapted  # streamed through the image's scheduler: held text merged, nothing lost
 
 
 def test_the_probe_path_answers_and_metrics_count_the_requests(adapter_server) -> None:
