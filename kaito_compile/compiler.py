@@ -14,7 +14,6 @@ import dataclasses
 import os
 import subprocess
 from collections.abc import Callable, Iterable
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
@@ -26,10 +25,12 @@ from .source import Document, decode_source, discover, load_paths, parse_documen
 if TYPE_CHECKING:  # the rules, the spec and config models are imported where used: a cached `check` needs none
     from .cache import BuildCache
     from .config import ProjectConfig
+    from .emit.pipeline import Emitted
     from .rules import Validated
     from .spec import ParsedWorkspace
     from .spec.inferenceset import ParsedInferenceSet
     from .output import WorkspaceOutput
+    from .output.validate import SchemaError
     from .plan import Plan
     from .plan.inferenceset import SetPlan, ValidatedSet
 
@@ -413,9 +414,9 @@ class _CompileRun:
         """The rendered files of every planned workspace in ``valid``, waiting for the emitter where the cache
         lacked them; an emitted object the strict schemas reject is a diagnostic in ``report`` instead."""
         self._phase("Emitting", sum(1 for item in self._emitting if item.output is None and not item.rejections))
-        for key, objects in self._emitter.finish():
-            self._take_emitted(self._emitting[key], objects)
-            self._advance()
+        for emitted in self._emitter.finish():
+            self._take_emitted(emitted)
+            self._advance(len(emitted))
         planned = [item for item in valid if item.planned]
         for item in planned:
             report.extend(item.rejections)
@@ -493,8 +494,8 @@ class _CompileRun:
                 self._plan_set(item)
         if pending.key is not None and not any(item.kind == "InferenceSet" for item in spec.workspaces()):
             self.cache.put("spec", pending.key, _spec_payload(spec))  # a set's own findings are not cached
-        for key, objects in self._emitter.ready():  # render what the emitter finished meanwhile
-            self._take_emitted(self._emitting[key], objects)
+        for emitted in self._emitter.ready():  # render what the emitter finished meanwhile
+            self._take_emitted(emitted)
         self._advance()
         return spec
 
@@ -549,14 +550,24 @@ class _CompileRun:
 
     # --- workspaces -----------------------------------------------------------------------------------------
 
-    def _take_emitted(self, item: _Workspace, objects: list[dict]) -> None:
-        """Validate and render ``item``'s emitted ``objects``, and cache them; objects the strict schemas reject
-        become its ``rejections`` instead."""
+    def _take_emitted(self, emitted: Emitted) -> None:
+        """Validate a batch of emitted workspaces' objects (all at once: see ``errors_kind_by_kind``), then
+        render and cache each workspace's."""
+        from .output.validate import errors_kind_by_kind
+
+        taken = [(self._emitting[key], objects) for key, objects in emitted]
+        errors = iter(errors_kind_by_kind([obj for _, objects in taken for obj in objects]))
+        for item, objects in taken:
+            self._take_workspace(item, objects, [next(errors) for _ in objects])
+
+    def _take_workspace(self, item: _Workspace, objects: list[dict], errors: list[list[SchemaError]]) -> None:
+        """Render ``item``'s emitted ``objects`` and cache them; when the strict schemas found ``errors`` in them,
+        those become its ``rejections`` instead."""
         from . import __version__
         from .output import WorkspaceOutput, render_workspace
         from .output.validate import rejection_diagnostics
 
-        item.rejections = rejection_diagnostics(objects, item.validated.ws.doc)
+        item.rejections = rejection_diagnostics(objects, errors, item.validated.ws.doc)
         if item.rejections:
             return
         plan = item.plan

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from ..plan.model import Plan
 
 _END = None  # on a queue: nothing more will come
+Emitted = list[tuple[Hashable, list[dict]]]  # one batch: each workspace's key and objects, in submission order
 STOP_TIMEOUT_S = 5.0
 
 
@@ -64,12 +65,12 @@ class Emission:
             self._worker.send(self._batch)
             self._batch = []
 
-    def ready(self) -> Iterator[tuple[Hashable, list[dict]]]:
-        """The workspaces the worker has emitted and nobody took yet, without waiting."""
+    def ready(self) -> Iterator[Emitted]:
+        """The batches the worker has emitted and nobody took yet, without waiting."""
         return self._worker.ready() if self._worker is not None else iter(())
 
-    def finish(self) -> Iterator[tuple[Hashable, list[dict]]]:
-        """Every workspace not yet taken: the last batch is emitted, the worker waited for and ended."""
+    def finish(self) -> Iterator[Emitted]:
+        """Every batch not yet taken: the last one is emitted, the worker waited for and ended."""
         batch, self._batch = self._batch, []
         if self._worker is not None:
             if batch:
@@ -79,7 +80,7 @@ class Emission:
             finally:
                 self._worker = None
         elif batch:
-            yield from _emit_here(batch)
+            yield _emit_here(batch)
 
     def cancel(self) -> None:
         self._batch = []
@@ -88,13 +89,13 @@ class Emission:
             self._worker = None
 
 
-def _emit_here(batch: list[tuple[Hashable, Plan, dict[str, Any]]]) -> Iterator[tuple[Hashable, list[dict]]]:
+def _emit_here(batch: list[tuple[Hashable, Plan, dict[str, Any]]]) -> Emitted:
     from .emitter import Emitter
 
     emitter = Emitter()
     for _, plan, settings in batch:
         emitter.add(plan, **settings)
-    yield from zip([key for key, _, _ in batch], emitter.synth())
+    return list(zip([key for key, _, _ in batch], emitter.synth(), strict=True))
 
 
 class _Worker:
@@ -119,19 +120,19 @@ class _Worker:
         self._keys.append([key for key, _, _ in batch])
         self._outbox.put([(plan, settings) for _, plan, settings in batch])
 
-    def ready(self) -> Iterator[tuple[Hashable, list[dict]]]:
+    def ready(self) -> Iterator[Emitted]:
         while self._keys:
             try:
                 result = self._inbox.get_nowait()
             except queue.Empty:
                 return
-            yield from self._taken(result)
+            yield self._taken(result)
 
-    def finish(self) -> Iterator[tuple[Hashable, list[dict]]]:
+    def finish(self) -> Iterator[Emitted]:
         self._outbox.put(_END)
         try:
             while self._keys:
-                yield from self._taken(self._inbox.get())
+                yield self._taken(self._inbox.get())
         except BaseException:
             self.kill()
             raise
@@ -150,7 +151,7 @@ class _Worker:
             self.process.kill()
             self.process.wait()
 
-    def _taken(self, result: dict | None) -> Iterator[tuple[Hashable, list[dict]]]:
+    def _taken(self, result: dict | None) -> Emitted:
         keys = self._keys.popleft()
         if result is None:
             if self._send_error is not None:
@@ -158,7 +159,7 @@ class _Worker:
             raise EmitterFailed(f"the emitter process ended without a result (exit status {self.process.wait()})")
         if "error" in result:
             raise EmitterFailed(f"the emitter process failed: {result['error']}")
-        yield from zip(keys, result["objects"], strict=True)
+        return list(zip(keys, result["objects"], strict=True))
 
     def _write(self) -> None:
         try:

@@ -82,6 +82,6 @@ def test_the_compiler_needs_neither_kubernetes_validate_nor_shared(project: Path
     assert validate.SCHEMA_FILE.resolve().parent == root / "schemas"
     monkeypatch.setitem(sys.modules, "kubernetes_validate", None)  # importing it now fails
     validate._schemas.cache_clear()
-    validate._validator.cache_clear()
+    monkeypatch.setattr(validate, "_VALIDATORS", {})
     (project / "ws.yaml").write_text(NON_STRING_ARG)
     assert [d["code"] for d in run("build", "ws.yaml", "-o", "out")[1]] == ["KC-S020"]
