@@ -14,6 +14,11 @@ How jsii runs node, and what this changes (measured in bench/PROFILE.md, round 4
   never holds: formatting messages that are never shown was a fifth of node's time. The patched kernel builds the
   message only when the assertion fails, with the same text.
 
+Its files live in one directory per kernel, ``kaito-compile-kernel-*`` in the temporary directory: the kernel's
+script and the assemblies node unpacks (its ``TMPDIR``, 30 MB). The directory is removed when the kernel stops; one
+left by a build killed with SIGKILL, which nothing of it could remove, is removed by the next build that starts a
+kernel (:func:`reap_abandoned`).
+
 Both reach into jsii's private internals, so they are used only with the jsii version the speedups are verified
 with, and only when the kernel script's bytes are the verified ones (:data:`VERIFIED_PROGRAM_SHA256`) and the
 patched expression occurs exactly once. Anything else (another jsii, ``JSII_RUNTIME`` set, no ``sh``, a kernel
@@ -25,6 +30,8 @@ turns this off with the other speedups; tests/emit/test_jsii_speedups.py checks 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import hashlib
 import importlib.resources
@@ -35,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +54,9 @@ EAGER_ASSERTION = "(0,B.default)(null!=e,`Kernel error: expected type informatio
 LAZY_ASSERTION = "null!=e||(0,B.default)(!1,`Kernel error: expected type information, got ${(0,K.inspect)(e)}`)"
 # sh makes the socket the kernel's descriptor 3 (subprocess can only pass a descriptor under its own number)
 LAUNCH = 'exec "$0" "$@" 3<&0 0</dev/null'
+ROOT_PREFIX = "kaito-compile-kernel-"
+LOCK = ".lock"
+ABANDONED_AFTER_S = 60  # a younger directory may be one whose owner has not locked it yet
 
 @functools.cache
 def install() -> bool:
@@ -102,11 +113,13 @@ def _start_kernel(node_process, files: dict[str, bytes]) -> None:
     """What jsii's ``_NodeProcess.start`` does, with ``node lib/program.js`` on a socket pair instead of the relay."""
     import atexit
 
-    directory = Path(node_process._ctx_stack.enter_context(tempfile.TemporaryDirectory()))
+    root = node_process._ctx_stack.enter_context(_kernel_root())
+    directory = root / "runtime"
     for path, data in files.items():
         (directory / path).parent.mkdir(parents=True, exist_ok=True)
         (directory / path).write_bytes(data)
-    environment = {**os.environ, "JSII_AGENT": f"Python/{sys.version.split()[0]}"}
+    (root / "tmp").mkdir()
+    environment = {**os.environ, "JSII_AGENT": f"Python/{sys.version.split()[0]}", "TMPDIR": str(root / "tmp")}
     ours, theirs = socket.socketpair()
     with theirs:
         process = subprocess.Popen(
@@ -116,7 +129,7 @@ def _start_kernel(node_process, files: dict[str, bytes]) -> None:
     console = process.stdout
     process.stdin, process.stdout, process.stderr = ours.makefile("wb"), ours.makefile("rb"), console
     node_process._process = process
-    started = _Started(process, ours, directory, threading.Event())
+    started = _Started(process, ours, root, threading.Event())
     node_process.sink_thread = threading.Thread(name="process.stderr_sink", daemon=True, target=_to_stderr,
                                                 args=(console, started.silenced))
     node_process.sink_thread.start()
@@ -129,6 +142,61 @@ def _start_kernel(node_process, files: dict[str, bytes]) -> None:
         raise
     _STARTED.append(started)
     atexit.register(node_process.stop)
+
+
+@contextlib.contextmanager
+def _kernel_root():
+    """A new kernel directory, locked for as long as this process uses it, removed afterwards: the lock is how
+    :func:`reap_abandoned` tells a directory still in use (the kernel's files are needed while it starts) from one
+    whose process is gone, across processes and PID namespaces, whatever way the process ended."""
+    temporary = Path(tempfile.gettempdir())
+    reap_abandoned(temporary)
+    root = Path(tempfile.mkdtemp(prefix=ROOT_PREFIX, dir=temporary))
+    lock = os.open(root / LOCK, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+        os.close(lock)
+
+
+def reap_abandoned(temporary: Path) -> list[str]:
+    """Remove the kernel directories in ``temporary`` that no process uses any more; their names.
+
+    One is removed only when all of this holds: its name has :data:`ROOT_PREFIX`, it is a directory (not a link)
+    owned by this user, it is older than :data:`ABANDONED_AFTER_S`, and its lock file can be locked, which means
+    the process that made it has ended (a live one holds the lock, whose descriptor node does not inherit).
+    Anything else is left alone."""
+    reaped = []
+    try:
+        entries = list(os.scandir(temporary))
+    except OSError:
+        return reaped
+    for entry in entries:
+        if entry.name.startswith(ROOT_PREFIX) and _abandoned(entry):
+            shutil.rmtree(entry.path, ignore_errors=True)
+            reaped.append(entry.name)
+    return reaped
+
+
+def _abandoned(entry: os.DirEntry) -> bool:
+    try:
+        if not entry.is_dir(follow_symlinks=False):
+            return False
+        status = entry.stat(follow_symlinks=False)
+        if status.st_uid != os.getuid() or time.time() - status.st_mtime < ABANDONED_AFTER_S:
+            return False
+        lock = os.open(os.path.join(entry.path, LOCK), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False  # its process holds the lock
+    finally:
+        os.close(lock)
 
 
 def _to_stderr(console, silenced: threading.Event) -> None:
@@ -144,7 +212,7 @@ def _to_stderr(console, silenced: threading.Event) -> None:
 class _Started:
     process: subprocess.Popen
     connection: socket.socket
-    directory: Path
+    root: Path
     silenced: threading.Event
 
 
@@ -168,4 +236,4 @@ def stop_now(timeout: float = 2.0) -> None:
         except subprocess.TimeoutExpired:
             started.process.kill()
             started.process.wait()
-        shutil.rmtree(started.directory, ignore_errors=True)
+        shutil.rmtree(started.root, ignore_errors=True)

@@ -5,10 +5,13 @@ Each case runs in a fresh interpreter: jsii starts its kernel once per process, 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import jsii._embedded.jsii as embedded
@@ -78,3 +81,81 @@ def test_only_the_verified_kernel_is_patched_and_only_its_assertion(monkeypatch:
     assert patched.replace(jsii_kernel.LAZY_ASSERTION, jsii_kernel.EAGER_ASSERTION).encode() == original
     monkeypatch.setattr(jsii_kernel, "VERIFIED_PROGRAM_SHA256", "0" * 64)
     assert jsii_kernel._kernel_files(embedded) is None
+
+
+START_AND_WAIT = """
+from kaito_compile.emit.emitter import Emitter
+import cdk8s
+from jsii._runtime import kernel
+print(kernel.provider._process._process.pid, flush=True)
+import time; time.sleep(300)
+"""
+
+
+def kernel_roots(temporary: Path) -> list[Path]:
+    return sorted(temporary.glob(jsii_kernel.ROOT_PREFIX + "*"))
+
+
+def test_the_kernel_keeps_its_files_in_one_directory_removed_when_it_stops(tmp_path: Path):
+    """The kernel's script and node's unpacked assemblies (node's TMPDIR) are in one kaito-compile-kernel-*
+    directory, and nothing of it is left once the process is done."""
+    code = SYNTH_ONE_OBJECT.format(before="") + """
+(root,) = [started.root for started in jsii_kernel._STARTED]
+print(sorted(path.name for path in root.iterdir()), sorted(path.name[:12] for path in (root / "tmp").iterdir()))
+"""
+    result = run_python(code, TMPDIR=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "['.lock', 'runtime', 'tmp'] ['jsii-kernel-']"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_kernel_directory_left_by_a_killed_build_is_removed_by_the_next_kernel_start(tmp_path: Path):
+    """SIGKILL to the whole process group (a cancelled CI job, ``timeout -s KILL``): nothing of the build can clean
+    up, so the next process that starts a kernel removes the directory once its lock shows the owner gone."""
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "runtime")]),
+                   "TMPDIR": str(tmp_path)}
+    environment.pop("JSII_RUNTIME", None)
+    environment.pop("KAITO_COMPILE_JSII_SPEEDUPS", None)
+    process = subprocess.Popen([sys.executable, "-c", START_AND_WAIT], cwd=ROOT, env=environment,
+                               stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert process.stdout.readline().strip().isdigit()  # the kernel answered: its files are in place
+        (root,) = kernel_roots(tmp_path)
+        old = time.time() - jsii_kernel.ABANDONED_AFTER_S - 1
+        os.utime(root, (old, old))
+        assert jsii_kernel.reap_abandoned(tmp_path) == []  # its process holds the lock
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    assert kernel_roots(tmp_path) == [root] and any((root / "tmp").iterdir())  # what the kill left
+    result = run_python(SYNTH_ONE_OBJECT.format(before=""), TMPDIR=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_only_abandoned_kernel_directories_of_this_user_are_reaped(tmp_path: Path):
+    def root(name: str, *, age: float = jsii_kernel.ABANDONED_AFTER_S + 5, lock: bool = True) -> Path:
+        path = tmp_path / name
+        path.mkdir()
+        (path / "tmp").mkdir()
+        if lock:
+            (path / jsii_kernel.LOCK).touch()
+        os.utime(path, (time.time() - age, time.time() - age))
+        return path
+
+    root(jsii_kernel.ROOT_PREFIX + "abandoned")
+    held = root(jsii_kernel.ROOT_PREFIX + "in-use")
+    root(jsii_kernel.ROOT_PREFIX + "young", age=1)
+    root(jsii_kernel.ROOT_PREFIX + "no-lock", lock=False)
+    root("someone-else-abandoned")
+    (tmp_path / (jsii_kernel.ROOT_PREFIX + "link")).symlink_to(root("target"))
+    (tmp_path / (jsii_kernel.ROOT_PREFIX + "file")).write_text("")
+    holder = os.open(held / jsii_kernel.LOCK, os.O_RDONLY)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        assert jsii_kernel.reap_abandoned(tmp_path) == [jsii_kernel.ROOT_PREFIX + "abandoned"]
+    finally:
+        os.close(holder)
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
+        jsii_kernel.ROOT_PREFIX + name for name in ("in-use", "young", "no-lock", "link", "file")) + [
+        "someone-else-abandoned", "target"]
