@@ -39,8 +39,8 @@ class SchemaError:
 def object_errors(obj: Any) -> list[SchemaError]:
     """Why the API server would reject ``obj`` (an emitted object); empty when it would not, in path order.
 
-    The common case, a valid namespaced object, costs one lookup and one ``is_valid`` call: a build runs this for
-    every object it emits (bench/PROFILE.md, round 5)."""
+    A valid object costs one dictionary lookup and one ``is_valid`` call: a build runs this for every object it
+    emits (bench/PROFILE.md, round 5)."""
     api_version, kind = (obj.get("apiVersion"), obj.get("kind")) if isinstance(obj, dict) else (None, None)
     found = _validator(api_version, kind)
     if found is None:
@@ -91,8 +91,8 @@ def _validator(api_version: Any, kind: Any) -> tuple[jsonschema_rs.Draft202012Va
         return None
 
 
-# Built the first time a kind is checked. A dictionary rather than functools.cache: this lookup runs once per
-# emitted object, and a dictionary's is a third of the cached call's cost.
+# Built the first time a kind is checked; keyed by the pair, not a formatted string, as the lookup runs once per
+# emitted object.
 _VALIDATORS: dict[tuple[Any, Any], tuple[jsonschema_rs.Draft202012Validator, bool] | None] = {}
 
 
@@ -106,7 +106,8 @@ def errors_kind_by_kind(objects: Sequence[Any]) -> list[list[SchemaError]]:
 
     Why: a build validates a batch of workspaces' objects between other work that evicts a validator's compiled
     schema from the CPU's caches; checking a batch kind by kind fetches each validator once per batch instead of
-    once per object (in the 1,000-workspace build, 55k → 85k objects per CPU second; bench/PROFILE.md, round 5)."""
+    once per object (in the 1,000-workspace build, 51k–55k → 85k–112k objects per CPU second, not counting each
+    kind's first object; bench/PROFILE.md, round 5)."""
     found: list[list[SchemaError]] = [[] for _ in objects]
     for index in sorted(range(len(objects)), key=lambda index: _kind_key(objects[index])):
         found[index] = object_errors(objects[index])
