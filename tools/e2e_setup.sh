@@ -13,9 +13,10 @@ conf_dir=/etc/containers/containers.conf.d
 conf=$conf_dir/kaito-e2e.conf
 
 packages() {
-  # command → Debian package; apache2-utils for htpasswd -B (the registry accepts bcrypt entries only)
+  # command → Debian package; apache2-utils for htpasswd -B (the registry accepts bcrypt entries only);
+  # catatonit, which podman only recommends, is the init of the pause image `podman kube play` builds for a pod
   local -A wanted=([podman]=podman [runc]=runc [mmdebstrap]=mmdebstrap [docker-registry]=docker-registry
-                   [skopeo]=skopeo [htpasswd]=apache2-utils)
+                   [skopeo]=skopeo [htpasswd]=apache2-utils [catatonit]=catatonit)
   local missing=() command
   for command in "${!wanted[@]}"; do
     command -v "$command" >/dev/null || missing+=("${wanted[$command]}")
