@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Any
 
+import cdk8s
 from cdk8s_plus_33 import k8s
 from constructs import Construct
 from kaito_runtime.layout import HF_HOME, SCRATCH_DIR
 
 from .. import __version__
 from ..plan.model import Plan
+from . import raw
 
 WORKSPACE_LABEL = "kaito.sh/workspace"
 WORKSPACE_NAMESPACE_LABEL = "kaito.sh/workspacenamespace"
@@ -78,14 +81,34 @@ def linter_exemptions(reason: str) -> dict[str, str]:
     return annotations
 
 
+def untyped_object(scope: Scope, local: str, api_version: str, kind: str, meta: cdk8s.ApiObjectMetadata,
+                   body: dict[str, Any]) -> cdk8s.ApiObject:
+    """An object whose ``body`` (its top-level fields besides apiVersion, kind and metadata, as plain JSON) node never
+    sees: it is spliced into the chart's JSON after synthesis. Half the work of a typed object for the same JSON:
+    node neither converts typed props nor resolves them (bench/PROFILE.md, round 5), and no JSON patch costs two
+    round trips. For objects whose body kaito-compile builds as plain data, nothing in it for cdk8s to resolve."""
+    obj = cdk8s.ApiObject(*scope.at(local), api_version=api_version, kind=kind, metadata=meta)
+    for field, value in body.items():
+        raw.add(obj, f"/{field}", value)
+    return obj
+
+
+def plain_metadata(plan: Plan, name: str, *, namespaced: bool = True, labels: dict[str, str] | None = None,
+                   annotations: dict[str, str] | None = None) -> cdk8s.ApiObjectMetadata:
+    """:func:`metadata` for an :func:`untyped_object`."""
+    return cdk8s.ApiObjectMetadata(**_metadata_fields(plan, name, namespaced, labels, annotations))
+
+
 def metadata(plan: Plan, name: str, *, namespaced: bool = True, labels: dict[str, str] | None = None,
              annotations: dict[str, str] | None = None) -> k8s.ObjectMeta:
-    return k8s.ObjectMeta(
-        name=name,
-        namespace=plan.namespace if namespaced else None,
-        labels={**common_labels(plan), **(labels or {})},
-        annotations={**common_annotations(plan), **(annotations or {})},
-    )
+    return k8s.ObjectMeta(**_metadata_fields(plan, name, namespaced, labels, annotations))
+
+
+def _metadata_fields(plan: Plan, name: str, namespaced: bool, labels: dict[str, str] | None,
+                     annotations: dict[str, str] | None) -> dict[str, Any]:
+    return {"name": name, "namespace": plan.namespace if namespaced else None,
+            "labels": {**common_labels(plan), **(labels or {})},
+            "annotations": {**common_annotations(plan), **(annotations or {})}}
 
 
 def provisioner_terms(plan: Plan) -> list[tuple[str, str]]:

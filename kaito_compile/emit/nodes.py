@@ -11,8 +11,7 @@ import cdk8s
 
 from ..plan.model import Plan
 from ..plan.names import node_pool_name
-from . import raw
-from .common import Scope, WORKSPACE_LABEL, WORKSPACE_NAMESPACE_LABEL, common_annotations, common_labels
+from .common import Scope, WORKSPACE_LABEL, WORKSPACE_NAMESPACE_LABEL, plain_metadata, untyped_object
 
 NODEPOOL_LABEL = "karpenter.sh/nodepool"
 TAINTS = [{"key": "sku", "value": "gpu", "effect": "NoSchedule"}]
@@ -24,13 +23,8 @@ NODE_CLASS_REF = {
 
 def _api_object(scope: Scope, plan: Plan, api_version: str, kind: str, name: str, labels: dict[str, str],
                 annotations: dict[str, str], spec: dict) -> cdk8s.ApiObject:
-    meta = cdk8s.ApiObjectMetadata(name=name, labels={**common_labels(plan), **labels},
-                                   annotations={**common_annotations(plan), **annotations})
-    obj = cdk8s.ApiObject(*scope.at(f"{kind}-{name}"), api_version=api_version, kind=kind, metadata=meta)
-    # An untyped ApiObject passes a patched /spec through as it is, so it is spliced in after synthesis instead:
-    # the same JSON, without two round trips to node (JsonPatch.add, add_json_patch) per node object.
-    raw.add(obj, "/spec", spec)
-    return obj
+    meta = plain_metadata(plan, name, namespaced=False, labels=labels, annotations=annotations)
+    return untyped_object(scope, f"{kind}-{name}", api_version, kind, meta, {"spec": spec})
 
 
 def _workspace_node_labels(plan: Plan) -> dict[str, str]:
