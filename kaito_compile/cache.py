@@ -69,7 +69,7 @@ _KEY_BYTES = 32
 KINDS = ("spec", "workspace", "catalog", "config")
 _PACKAGE_ROOT = Path(__file__).resolve().parent
 # Distributions whose version shapes the output (emission, YAML rendering, spec parsing and validation).
-_OUTPUT_DISTRIBUTIONS = ("cdk8s", "cdk8s_plus_33", "constructs", "jsii", "pyyaml", "ruamel.yaml", "pydantic",
+_OUTPUT_DISTRIBUTIONS = ("cdk8s", "constructs", "jsii", "pyyaml", "ruamel.yaml", "pydantic",
                          "jsonschema", "jsonschema_rs")
 
 

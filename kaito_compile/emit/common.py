@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import cdk8s
-from cdk8s_plus_33 import k8s
 from constructs import Construct
 from kaito_runtime.layout import HF_HOME, SCRATCH_DIR
 
@@ -83,25 +82,34 @@ def linter_exemptions(reason: str) -> dict[str, str]:
 
 def untyped_object(scope: Scope, local: str, api_version: str, kind: str, meta: cdk8s.ApiObjectMetadata,
                    body: dict[str, Any]) -> cdk8s.ApiObject:
-    """An object whose ``body`` (its top-level fields besides apiVersion, kind and metadata, as plain JSON) node never
-    sees: it is spliced into the chart's JSON after synthesis. Half the work of a typed object for the same JSON:
-    node neither converts typed props nor resolves them (bench/PROFILE.md, round 5), and no JSON patch costs two
-    round trips. For objects whose body kaito-compile builds as plain data, nothing in it for cdk8s to resolve."""
+    """A cdk8s object whose ``body`` (its top-level fields besides apiVersion, kind and metadata, as plain JSON) node
+    never sees: it is spliced into the chart's JSON after synthesis (:mod:`.raw`). Every object the emitter makes is
+    one. The typed cdk8s+ objects they replace made node convert and resolve every prop, and cost a JSON patch (two
+    round trips) for anything they could not type: about a third of an emitted batch's time, and loading cdk8s+
+    (bench/PROFILE.md, round 5). The body is kaito-compile's own data: there is nothing in it for cdk8s to resolve."""
     obj = cdk8s.ApiObject(*scope.at(local), api_version=api_version, kind=kind, metadata=meta)
     for field, value in body.items():
         raw.add(obj, f"/{field}", value)
     return obj
 
 
+def plain(**fields: Any) -> dict[str, Any]:
+    """A Kubernetes struct as JSON from Python keyword arguments: keys in camelCase (``volume_mounts`` →
+    ``volumeMounts``; the fields the emitter writes have no other spelling), None values left out."""
+    return {_camel(name): value for name, value in fields.items() if value is not None}
+
+
+@functools.cache
+def _camel(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
 def plain_metadata(plan: Plan, name: str, *, namespaced: bool = True, labels: dict[str, str] | None = None,
                    annotations: dict[str, str] | None = None) -> cdk8s.ApiObjectMetadata:
-    """:func:`metadata` for an :func:`untyped_object`."""
+    """An object's metadata: ``name``, the workspace's namespace unless the kind is cluster-scoped, the common labels
+    and annotations and the given ones."""
     return cdk8s.ApiObjectMetadata(**_metadata_fields(plan, name, namespaced, labels, annotations))
-
-
-def metadata(plan: Plan, name: str, *, namespaced: bool = True, labels: dict[str, str] | None = None,
-             annotations: dict[str, str] | None = None) -> k8s.ObjectMeta:
-    return k8s.ObjectMeta(**_metadata_fields(plan, name, namespaced, labels, annotations))
 
 
 def _metadata_fields(plan: Plan, name: str, namespaced: bool, labels: dict[str, str] | None,
@@ -126,19 +134,9 @@ def _affinity_terms(plan: Plan, with_provisioner: bool) -> list[tuple[str, str]]
     return sorted(plan.match_labels.items()) + (provisioner_terms(plan) if with_provisioner else [])
 
 
-def node_affinity(plan: Plan, *, with_provisioner: bool = True) -> k8s.Affinity | None:
+def node_affinity(plan: Plan, *, with_provisioner: bool = True) -> dict | None:
+    """The required node affinity to the workspace's nodes; None when there is nothing to select on."""
     terms = _affinity_terms(plan, with_provisioner)
-    if not terms:
-        return None
-    expressions = [k8s.NodeSelectorRequirement(key=key, operator="In", values=[value]) for key, value in terms]
-    return k8s.Affinity(node_affinity=k8s.NodeAffinity(
-        required_during_scheduling_ignored_during_execution=k8s.NodeSelector(
-            node_selector_terms=[k8s.NodeSelectorTerm(match_expressions=expressions)])))
-
-
-def affinity_json(plan: Plan) -> dict | None:
-    """The same affinity as plain JSON, for the user's schemaless pod template."""
-    terms = _affinity_terms(plan, True)
     if not terms:
         return None
     expressions = [{"key": key, "operator": "In", "values": [value]} for key, value in terms]
@@ -146,7 +144,7 @@ def affinity_json(plan: Plan) -> dict | None:
         "nodeSelectorTerms": [{"matchExpressions": expressions}]}}}
 
 
-def inference_toleration_specs(plan: Plan) -> list[dict[str, str]]:
+def inference_tolerations(plan: Plan) -> list[dict[str, str]]:
     specs = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
              {"key": "sku", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"},
              *_cloud_toleration_specs(plan)]
@@ -155,7 +153,7 @@ def inference_toleration_specs(plan: Plan) -> list[dict[str, str]]:
     return specs
 
 
-def tuning_toleration_specs(plan: Plan) -> list[dict[str, str]]:
+def tuning_tolerations(plan: Plan) -> list[dict[str, str]]:
     return [{"key": "gpu", "operator": "Equal", "effect": "NoSchedule"},
             {"key": "sku", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"},
             *_cloud_toleration_specs(plan)]
@@ -168,70 +166,43 @@ def _cloud_toleration_specs(plan: Plan) -> list[dict[str, str]]:
     return []
 
 
-def inference_tolerations(plan: Plan) -> list[k8s.Toleration]:
-    return [k8s.Toleration(**spec) for spec in inference_toleration_specs(plan)]
+def gpu_resources(plan: Plan, count: int) -> dict:
+    return {"requests": {plan.gpu_resource: count}, "limits": {plan.gpu_resource: count}}
 
 
-def tuning_tolerations(plan: Plan) -> list[k8s.Toleration]:
-    return [k8s.Toleration(**spec) for spec in tuning_toleration_specs(plan)]
-
-
-# Value objects are jsii objects: every ``from_*`` call is a round trip to node. They are immutable, so one
-# instance per value serves every object of the build.
-
-@functools.cache
-def int_or_string(number: int) -> k8s.IntOrString:
-    return k8s.IntOrString.from_number(number)
-
-
-@functools.cache
-def quantity(value: int | str) -> k8s.Quantity:
-    return k8s.Quantity.from_string(value) if isinstance(value, str) else k8s.Quantity.from_number(value)
-
-
-def gpu_resources(plan: Plan, count: int) -> k8s.ResourceRequirements:
-    gpus = {plan.gpu_resource: quantity(count)}
-    return k8s.ResourceRequirements(requests=gpus, limits=gpus)
-
-
-def restricted_security_context(*, read_only_root: bool = True) -> k8s.SecurityContext:
+def restricted_security_context(*, read_only_root: bool = True) -> dict:
     """Non-root, no privilege escalation, no capabilities: our runtime images need nothing more."""
-    return k8s.SecurityContext(
-        run_as_non_root=True,
-        run_as_user=RUNTIME_UID,
-        allow_privilege_escalation=False,
-        read_only_root_filesystem=read_only_root,
-        capabilities=k8s.Capabilities(drop=["ALL"]),
-        seccomp_profile=k8s.SeccompProfile(type="RuntimeDefault"),
-    )
+    return plain(run_as_non_root=True, run_as_user=RUNTIME_UID, allow_privilege_escalation=False,
+                 read_only_root_filesystem=read_only_root, capabilities={"drop": ["ALL"]},
+                 seccomp_profile={"type": "RuntimeDefault"})
 
 
-def pod_security_context() -> k8s.PodSecurityContext:
-    return k8s.PodSecurityContext(run_as_non_root=True, run_as_user=RUNTIME_UID, run_as_group=RUNTIME_UID,
-                                  fs_group=RUNTIME_UID, seccomp_profile=k8s.SeccompProfile(type="RuntimeDefault"))
+def pod_security_context() -> dict:
+    return plain(run_as_non_root=True, run_as_user=RUNTIME_UID, run_as_group=RUNTIME_UID, fs_group=RUNTIME_UID,
+                 seccomp_profile={"type": "RuntimeDefault"})
 
 
-def empty_dir(name: str, *, memory: bool = False) -> k8s.Volume:
-    return k8s.Volume(name=name, empty_dir=k8s.EmptyDirVolumeSource(medium="Memory" if memory else None))
+def empty_dir(name: str, *, memory: bool = False) -> dict:
+    return {"name": name, "emptyDir": {"medium": "Memory"} if memory else {}}
 
 
-def mount(name: str, path: str, *, read_only: bool | None = None) -> k8s.VolumeMount:
-    return k8s.VolumeMount(name=name, mount_path=path, read_only=read_only)
+def mount(name: str, path: str, *, read_only: bool | None = None) -> dict:
+    return plain(name=name, mount_path=path, read_only=read_only)
 
 
-def scratch_env() -> list[k8s.EnvVar]:
+def scratch_env() -> list[dict]:
     """HOME and the Hugging Face caches on the `tmp` emptyDir, the one writable place of a container with a
     read-only root filesystem (docs/runtime-contract.md, "Writable paths")."""
-    return [k8s.EnvVar(name="HOME", value=SCRATCH_DIR), k8s.EnvVar(name="HF_HOME", value=HF_HOME)]
+    return [{"name": "HOME", "value": SCRATCH_DIR}, {"name": "HF_HOME", "value": HF_HOME}]
 
 
 def docker_config_volume(name: str, secrets: tuple[str, ...] | list[str], *, single_file: str | None = None
-                         ) -> k8s.Volume:
+                         ) -> dict:
     """A projected volume of kubernetes.io/dockerconfigjson Secrets: one JSON file per Secret."""
-    sources = [k8s.VolumeProjection(secret=k8s.SecretProjection(
-        name=secret, items=[k8s.KeyToPath(key=".dockerconfigjson", path=single_file or f"{secret}.json")]))
-        for secret in secrets]
-    return k8s.Volume(name=name, projected=k8s.ProjectedVolumeSource(sources=sources))
+    sources = [{"secret": {"name": secret, "items": [{"key": ".dockerconfigjson",
+                                                      "path": single_file or f"{secret}.json"}]}}
+               for secret in secrets]
+    return {"name": name, "projected": {"sources": sources}}
 
 
 def provenance() -> str:

@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import copy
 
-from cdk8s_plus_33 import k8s
+import cdk8s
 from kaito_runtime.layout import PULL_SECRETS_DIR
 
 from ..plan.model import AdapterPlan, Plan
 from . import raw
 from .common import (
     INFERENCE_PORT,
-    affinity_json,
-    inference_toleration_specs,
     TEMPLATE_EXEMPTION,
     VLLM_EXEMPTION,
     Scope,
@@ -28,17 +26,17 @@ from .common import (
     empty_dir,
     gpu_resources,
     inference_tolerations,
-    int_or_string,
     linter_exemptions,
-    metadata,
     mount,
     node_affinity,
+    plain,
+    plain_metadata,
     pod_security_context,
-    quantity,
     restricted_security_context,
     scrape_annotations,
     scratch_env,
     workload_labels,
+    untyped_object,
     workload_replicas,
 )
 
@@ -61,7 +59,7 @@ def _volume_adapters(plan: Plan) -> list[AdapterPlan]:
     return [a for a in plan.adapters if a.volume_source]
 
 
-def _adapter_pullers(plan: Plan, image: str, *, ours: bool) -> list[k8s.Container]:
+def _adapter_pullers(plan: Plan, image: str, *, ours: bool) -> list[dict]:
     """One init container per image adapter, unpacking it into /mnt/adapter/<name>."""
     pullers = []
     for adapter in _image_adapters(plan):
@@ -69,7 +67,7 @@ def _adapter_pullers(plan: Plan, image: str, *, ours: bool) -> list[k8s.Containe
         if adapter.pull_secrets:
             mounts.append(mount(f"docker-config-{adapter.name}-inference-adapter",
                                 f"{PULL_SECRETS_DIR}/{adapter.name}-inference-adapter"))
-        pullers.append(k8s.Container(
+        pullers.append(plain(
             name=f"puller-{adapter.name}",
             image=image,
             command=["python3", "-m", "kaito_runtime.artifact", "pull"],
@@ -80,7 +78,7 @@ def _adapter_pullers(plan: Plan, image: str, *, ours: bool) -> list[k8s.Containe
     return pullers
 
 
-def _adapter_volumes(plan: Plan) -> list[k8s.Volume]:
+def _adapter_volumes(plan: Plan) -> list[dict]:
     volumes = []
     if _image_adapters(plan):
         volumes.append(empty_dir("adapter-volume"))
@@ -91,33 +89,33 @@ def _adapter_volumes(plan: Plan) -> list[k8s.Volume]:
     return volumes
 
 
-def _adapter_mounts(plan: Plan) -> list[k8s.VolumeMount]:
+def _adapter_mounts(plan: Plan) -> list[dict]:
     mounts = [mount("adapter-volume", ADAPTERS_DIR)] if _image_adapters(plan) else []
     mounts += [mount(f"adapter-volume-{a.name}", f"{ADAPTERS_DIR}/{a.name}") for a in _volume_adapters(plan)]
     return mounts
 
 
-def _patch_user_volumes(obj: k8s.ApiObject, plan: Plan, path: str, *, at: int | None = None) -> None:
+def _patch_user_volumes(obj: cdk8s.ApiObject, plan: Plan, path: str, *, at: int | None = None) -> None:
     """User VolumeSources are schemaless in the CRD; they are added verbatim, from index ``at`` (default: last)."""
     for i, adapter in enumerate(_volume_adapters(plan)):
         where = f"{path}/-" if at is None else f"{path}/{at + i}"
         raw.add(obj, where, {"name": f"adapter-volume-{adapter.name}", **adapter.volume_source})
 
 
-def _image_pull_secrets(plan: Plan) -> list[k8s.LocalObjectReference] | None:
-    secrets = [k8s.LocalObjectReference(name=s) for a in plan.adapters for s in a.pull_secrets]
+def _image_pull_secrets(plan: Plan) -> list[dict] | None:
+    secrets = [plain(name=s) for a in plan.adapters for s in a.pull_secrets]
     return secrets or None
 
 
-def _hf_token_env(plan: Plan) -> list[k8s.EnvVar]:
+def _hf_token_env(plan: Plan) -> list[dict]:
     if not plan.model_access_secret:
         return []
-    return [k8s.EnvVar(name="HF_TOKEN", value_from=k8s.EnvVarSource(secret_key_ref=k8s.SecretKeySelector(
+    return [plain(name="HF_TOKEN", value_from=plain(secret_key_ref=plain(
         name=plan.model_access_secret, key="HF_TOKEN", optional=True)))]
 
 
-def _http_probe(port: int, *, failure_threshold: int | None = None, initial_delay: int = 0) -> k8s.Probe:
-    return k8s.Probe(http_get=k8s.HttpGetAction(path=HEALTH_PATH, port=int_or_string(port)),
+def _http_probe(port: int, *, failure_threshold: int | None = None, initial_delay: int = 0) -> dict:
+    return plain(http_get=plain(path=HEALTH_PATH, port=port),
                      initial_delay_seconds=initial_delay, period_seconds=10, failure_threshold=failure_threshold)
 
 
@@ -141,19 +139,19 @@ def transformers_args(plan: Plan) -> list[str]:
     return args
 
 
-def _cpu_limit_env(plan: Plan) -> k8s.EnvVar:
+def _cpu_limit_env(plan: Plan) -> dict:
     """``KAITO_CPU_LIMIT``: the container's CPU limit in whole CPUs (the node's allocatable CPUs when none is set),
     from which the server sizes its torch thread pool (docs/runtime-contract.md)."""
-    return k8s.EnvVar(name="KAITO_CPU_LIMIT", value_from=k8s.EnvVarSource(resource_field_ref=k8s.ResourceFieldSelector(
-        container_name=plan.workspace, resource="limits.cpu", divisor=quantity("1"))))
+    return plain(name="KAITO_CPU_LIMIT", value_from=plain(resource_field_ref=plain(
+        container_name=plan.workspace, resource="limits.cpu", divisor="1")))
 
 
-def _local_weights_volume(plan: Plan) -> k8s.Volume:
-    return k8s.Volume(name="model-weights-hostpath",
-                      host_path=k8s.HostPathVolumeSource(path=plan.local_weights, type="Directory"))
+def _local_weights_volume(plan: Plan) -> dict:
+    return plain(name="model-weights-hostpath",
+                      host_path=plain(path=plan.local_weights, type="Directory"))
 
 
-def emit_transformers_deployment(scope: Scope, plan: Plan) -> k8s.KubeDeployment:
+def emit_transformers_deployment(scope: Scope, plan: Plan) -> cdk8s.ApiObject:
     labels = workload_labels(plan)
     mounts = [mount("model-weights-volume", WEIGHTS_DIR), mount("dshm", "/dev/shm"), mount("tmp", "/tmp")]
     volumes = [empty_dir("model-weights-volume"), empty_dir("dshm", memory=True), empty_dir("tmp")]
@@ -162,15 +160,15 @@ def emit_transformers_deployment(scope: Scope, plan: Plan) -> k8s.KubeDeployment
         volumes.insert(0, _local_weights_volume(plan))
     if plan.inference_config:
         mounts.insert(0, mount("config-volume", CONFIG_DIR, read_only=True))
-        volumes.insert(0, k8s.Volume(name="config-volume",
-                                     config_map=k8s.ConfigMapVolumeSource(name=plan.inference_config)))
-    container = k8s.Container(
+        volumes.insert(0, plain(name="config-volume",
+                                     config_map=plain(name=plan.inference_config)))
+    container = plain(
         name=plan.workspace,
         image=plan.images.inference,
         command=["python3", "-m", "kaito_runtime.inference"],
         args=transformers_args(plan),
         env=[*scratch_env(), _cpu_limit_env(plan), *_hf_token_env(plan)],
-        ports=[k8s.ContainerPort(name="http", container_port=INFERENCE_PORT)],
+        ports=[plain(name="http", container_port=INFERENCE_PORT)],
         resources=gpu_resources(plan, plan.gpus_per_node),
         startup_probe=_http_probe(INFERENCE_PORT, failure_threshold=plan.readiness_failure_threshold),
         liveness_probe=_http_probe(INFERENCE_PORT, failure_threshold=3),
@@ -178,13 +176,13 @@ def emit_transformers_deployment(scope: Scope, plan: Plan) -> k8s.KubeDeployment
         volume_mounts=mounts + _adapter_mounts(plan),
         security_context=restricted_security_context(),
     )
-    spec = k8s.DeploymentSpec(
+    spec = plain(
         replicas=workload_replicas(plan),
-        selector=k8s.LabelSelector(match_labels=labels),
-        strategy=k8s.DeploymentStrategy(type="Recreate"),
-        template=k8s.PodTemplateSpec(
-            metadata=k8s.ObjectMeta(labels=labels, annotations=scrape_annotations(plan)),
-            spec=k8s.PodSpec(
+        selector=plain(match_labels=labels),
+        strategy=plain(type="Recreate"),
+        template=plain(
+            metadata=plain(labels=labels, annotations=scrape_annotations(plan)),
+            spec=plain(
                 affinity=node_affinity(plan),
                 tolerations=inference_tolerations(plan),
                 init_containers=_adapter_pullers(plan, plan.images.inference, ours=True) or None,
@@ -196,7 +194,8 @@ def emit_transformers_deployment(scope: Scope, plan: Plan) -> k8s.KubeDeployment
             ),
         ),
     )
-    deployment = k8s.KubeDeployment(*scope.at("deployment"), metadata=metadata(plan, plan.workspace), spec=spec)
+    deployment = untyped_object(scope, "deployment", "apps/v1", "Deployment", plain_metadata(plan, plan.workspace),
+                                {"spec": spec})
     _patch_user_volumes(deployment, plan, "/spec/template/spec/volumes")
     return deployment
 
@@ -228,48 +227,48 @@ def _benchmark_enabled(plan: Plan) -> bool:
     return plan.annotations.get("kaito.sh/disable-benchmark") != "true"
 
 
-def _vllm_probes(plan: Plan) -> dict[str, k8s.Probe]:
+def _vllm_probes(plan: Plan) -> dict[str, dict]:
     ft = plan.readiness_failure_threshold
     if plan.multi_node:
         check = "python3 /workspace/vllm/multi-node-health-check.py"
         leader = _leader_host(plan)
 
-        def health(kind: str, extra: str) -> k8s.ExecAction:
-            return k8s.ExecAction(command=["sh", "-c", f"{check} {kind} --leader-address={leader} {extra}"])
+        def health(kind: str, extra: str) -> dict:
+            return plain(command=["sh", "-c", f"{check} {kind} --leader-address={leader} {extra}"])
 
         readiness = health("readiness", f"--vllm-port={INFERENCE_PORT}")
-        startup = k8s.Probe(exec=readiness, initial_delay_seconds=0, period_seconds=10, timeout_seconds=1,
+        startup = plain(exec=readiness, initial_delay_seconds=0, period_seconds=10, timeout_seconds=1,
                             failure_threshold=ft)
         if _benchmark_enabled(plan):
-            startup = k8s.Probe(exec=k8s.ExecAction(command=[
+            startup = plain(exec=plain(command=[
                 "/bin/sh", "-c", 'if [ "$POD_INDEX" = "0" ]; then python3 /workspace/vllm/benchmark_entrypoint.py; '
                 "else true; fi"]), period_seconds=10, timeout_seconds=600, failure_threshold=ft)
         return {
             "startup_probe": startup,
-            "liveness_probe": k8s.Probe(exec=health("liveness", "--ray-port=6379"), initial_delay_seconds=60,
+            "liveness_probe": plain(exec=health("liveness", "--ray-port=6379"), initial_delay_seconds=60,
                                         period_seconds=10, timeout_seconds=5, failure_threshold=1,
                                         termination_grace_period_seconds=1),
-            "readiness_probe": k8s.Probe(exec=readiness, initial_delay_seconds=0, period_seconds=10,
+            "readiness_probe": plain(exec=readiness, initial_delay_seconds=0, period_seconds=10,
                                          timeout_seconds=1, failure_threshold=1),
         }
     startup = _http_probe(INFERENCE_PORT, failure_threshold=ft)
     if _benchmark_enabled(plan):
-        startup = k8s.Probe(exec=k8s.ExecAction(command=["python3", "/workspace/vllm/benchmark_entrypoint.py"]),
+        startup = plain(exec=plain(command=["python3", "/workspace/vllm/benchmark_entrypoint.py"]),
                             period_seconds=10, timeout_seconds=600, failure_threshold=ft)
     return {"startup_probe": startup, "liveness_probe": _http_probe(INFERENCE_PORT, failure_threshold=3),
             "readiness_probe": _http_probe(INFERENCE_PORT, initial_delay=30)}
 
 
-def _vllm_env(plan: Plan) -> list[k8s.EnvVar]:
-    env = [k8s.EnvVar(name="VLLM_USE_FLASHINFER_SAMPLER", value="0"),
-           k8s.EnvVar(name="VLLM_USE_DEEP_GEMM", value="1" if plan.model.vllm.deepGemm else "0")]
+def _vllm_env(plan: Plan) -> list[dict]:
+    env = [plain(name="VLLM_USE_FLASHINFER_SAMPLER", value="0"),
+           plain(name="VLLM_USE_DEEP_GEMM", value="1" if plan.model.vllm.deepGemm else "0")]
     if plan.model.vllm.cudaToolkit:
-        env.append(k8s.EnvVar(name="CUDA_HOME", value=CUDA_DIR))
+        env.append(plain(name="CUDA_HOME", value=CUDA_DIR))
     if plan.local_weights:
-        env.append(k8s.EnvVar(name="KAITO_PROCESSOR", value=plan.local_weights))
+        env.append(plain(name="KAITO_PROCESSOR", value=plan.local_weights))
     env += _hf_token_env(plan)
     if plan.multi_node:
-        env.append(k8s.EnvVar(name="POD_INDEX", value_from=k8s.EnvVarSource(field_ref=k8s.ObjectFieldSelector(
+        env.append(plain(name="POD_INDEX", value_from=plain(field_ref=plain(
             field_path="metadata.labels['apps.kubernetes.io/pod-index']"))))
     return env
 
@@ -280,7 +279,7 @@ def _pvc_when_scaled(plan: Plan) -> str:
     return "Delete" if plan.autoscaled_max_nodes is not None else "Retain"
 
 
-def emit_vllm_statefulset(scope: Scope, plan: Plan, *, nvme_storage_class: bool) -> k8s.KubeStatefulSet:
+def emit_vllm_statefulset(scope: Scope, plan: Plan, *, nvme_storage_class: bool) -> cdk8s.ApiObject:
     labels = workload_labels(plan)
     cuda = plan.model.vllm.cudaToolkit
     download = plan.local_weights is None
@@ -289,8 +288,8 @@ def emit_vllm_statefulset(scope: Scope, plan: Plan, *, nvme_storage_class: bool)
     volumes = []
     if plan.inference_config:
         mounts.append(mount("config-volume", CONFIG_DIR))
-        volumes.append(k8s.Volume(name="config-volume",
-                                  config_map=k8s.ConfigMapVolumeSource(name=plan.inference_config)))
+        volumes.append(plain(name="config-volume",
+                                  config_map=plain(name=plan.inference_config)))
     if download:
         mounts.append(mount("model-weights-volume", WEIGHTS_DIR))
     else:
@@ -298,8 +297,8 @@ def emit_vllm_statefulset(scope: Scope, plan: Plan, *, nvme_storage_class: bool)
         volumes.append(_local_weights_volume(plan))
     if cuda:
         mounts.append(mount("cuda-toolkit-hostpath", CUDA_DIR, read_only=True))
-        volumes.append(k8s.Volume(name="cuda-toolkit-hostpath",
-                                  host_path=k8s.HostPathVolumeSource(path=CUDA_DIR, type="DirectoryOrCreate")))
+        volumes.append(plain(name="cuda-toolkit-hostpath",
+                                  host_path=plain(path=CUDA_DIR, type="DirectoryOrCreate")))
     mounts.append(mount("dshm", "/dev/shm"))
     volumes.append(empty_dir("dshm", memory=True))
     mounts += _adapter_mounts(plan)
@@ -309,38 +308,35 @@ def emit_vllm_statefulset(scope: Scope, plan: Plan, *, nvme_storage_class: bool)
         volumes.append(empty_dir("model-weights-volume"))
     init = []
     if cuda:
-        init.append(k8s.Container(
+        init.append(plain(
             name="cuda-toolkit-provisioner", image=plan.images.kaito_base,
             command=["/bin/sh", "-c", 'flock "$1" /workspace/cuda-provision.sh "$1"', "sh", CUDA_DIR],
             volume_mounts=[mount("cuda-toolkit-hostpath", CUDA_DIR)]))
     init += _adapter_pullers(plan, plan.images.inference, ours=True)
-    ports = [k8s.ContainerPort(name="http", container_port=INFERENCE_PORT),
-             k8s.ContainerPort(name="kv-events", container_port=5557)]
-    container = k8s.Container(
+    ports = [plain(name="http", container_port=INFERENCE_PORT),
+             plain(name="kv-events", container_port=5557)]
+    container = plain(
         name=plan.workspace, image=plan.images.kaito_base, command=["/bin/sh", "-c", vllm_command(plan)],
         env=_vllm_env(plan), ports=ports, resources=gpu_resources(plan, plan.gpus_per_node),
         volume_mounts=mounts, **_vllm_probes(plan))
     claim_templates = None
     if nvme:
-        claim_templates = [k8s.KubePersistentVolumeClaimProps(
-            metadata=k8s.ObjectMeta(name="model-weights-volume", labels=labels),
-            spec=k8s.PersistentVolumeClaimSpec(
+        claim_templates = [plain(
+            metadata=plain(name="model-weights-volume", labels=labels),
+            spec=plain(
                 access_modes=["ReadWriteOnce"], storage_class_name="kaito-local-nvme-disk",
-                resources=k8s.VolumeResourceRequirements(
-                    requests={"storage": quantity(plan.disk_size)})))]
-    statefulset = k8s.KubeStatefulSet(*scope.at("statefulset"), metadata=metadata(
-        plan, plan.workspace, annotations={"workspace.kaito.io/revision": "1", **linter_exemptions(VLLM_EXEMPTION)}),
-        spec=k8s.StatefulSetSpec(
+                resources=plain(
+                    requests={"storage": plan.disk_size})))]
+    spec = plain(
         replicas=workload_replicas(plan),
-        selector=k8s.LabelSelector(match_labels=labels),
+        selector=plain(match_labels=labels),
         service_name=f"{plan.workspace}-headless",
         pod_management_policy="Parallel",
-        persistent_volume_claim_retention_policy=k8s.StatefulSetPersistentVolumeClaimRetentionPolicy(
-            when_scaled=_pvc_when_scaled(plan), when_deleted="Delete"),
+        persistent_volume_claim_retention_policy=plain(when_scaled=_pvc_when_scaled(plan), when_deleted="Delete"),
         volume_claim_templates=claim_templates,
-        template=k8s.PodTemplateSpec(
-            metadata=k8s.ObjectMeta(labels=labels, annotations=scrape_annotations(plan)),
-            spec=k8s.PodSpec(
+        template=plain(
+            metadata=plain(labels=labels, annotations=scrape_annotations(plan)),
+            spec=plain(
                 affinity=node_affinity(plan),
                 tolerations=inference_tolerations(plan),
                 init_containers=init or None,
@@ -349,28 +345,26 @@ def emit_vllm_statefulset(scope: Scope, plan: Plan, *, nvme_storage_class: bool)
                 image_pull_secrets=_image_pull_secrets(plan),
             ),
         ),
-    ))
+    )
+    statefulset = untyped_object(scope, "statefulset", "apps/v1", "StatefulSet", plain_metadata(
+        plan, plan.workspace, annotations={"workspace.kaito.io/revision": "1", **linter_exemptions(VLLM_EXEMPTION)}),
+        {"spec": spec})
     _patch_user_volumes(statefulset, plan, "/spec/template/spec/volumes", at=user_volumes_at)
     return statefulset
 
 
 # --- template workspaces ----------------------------------------------------------------------------------------
 
-def emit_template_statefulset(scope: Scope, plan: Plan) -> k8s.KubeStatefulSet:
+def emit_template_statefulset(scope: Scope, plan: Plan) -> cdk8s.ApiObject:
     labels = workload_labels(plan)
     template = copy.deepcopy(plan.template or {})
     template.setdefault("metadata", {}).setdefault("labels", {}).update(labels)
     pod = template.setdefault("spec", {})
     pod.pop("affinity", None)  # Kaito replaces the user's affinity
-    affinity = affinity_json(plan)
+    affinity = node_affinity(plan)
     if affinity is not None:
         pod["affinity"] = affinity
-    pod["tolerations"] = list(pod.get("tolerations") or []) + inference_toleration_specs(plan)
-    statefulset = k8s.KubeStatefulSet(*scope.at("statefulset"), metadata=metadata(
+    pod["tolerations"] = list(pod.get("tolerations") or []) + inference_tolerations(plan)
+    return untyped_object(scope, "statefulset", "apps/v1", "StatefulSet", plain_metadata(
         plan, plan.workspace, annotations=linter_exemptions(TEMPLATE_EXEMPTION)),
-                                      spec=k8s.StatefulSetSpec(
-                                          replicas=workload_replicas(plan),
-                                          selector=k8s.LabelSelector(match_labels=labels),
-                                          template=k8s.PodTemplateSpec(metadata=k8s.ObjectMeta(labels=labels))))
-    raw.replace(statefulset, "/spec/template", template)
-    return statefulset
+        {"spec": plain(replicas=workload_replicas(plan), selector=plain(match_labels=labels), template=template)})

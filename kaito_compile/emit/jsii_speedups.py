@@ -6,9 +6,10 @@ Profiling a 1,000-workspace build (bench/PROFILE.md) put two thirds of the emitt
   ``__debug__`` is on. ``python -O`` skips it, and node checks the same types again when the object is
   created (a wrong type still fails, as a ``RuntimeError`` from node). We skip it the way ``-O`` would, through
   the check jsii resolves once per process.
-* **struct serialisation**: to send a struct (``k8s.Container``, ``k8s.Volume`` …) jsii reads every one of its
-  properties through its getter, and each generated getter evaluates a ``typing.Optional["…"]`` cast whose
-  cache is too small for cdk8s-plus's 350 kinds, so it re-parses a forward reference each time. The getters only
+* **struct serialisation**: to send a struct (``cdk8s.ApiObjectMetadata`` …) jsii reads every one of its
+  properties through its getter, and each generated getter evaluates a ``typing.Optional["…"]`` cast, which
+  re-parses a forward reference when typing's cache misses (with cdk8s+'s 350 kinds, which the emitter used to
+  send as typed structs, every time). The getters only
   return ``self._values.get(name)``; the fast path reads that directly. It also leaves the properties that were
   never set out of the request instead of sending each as ``null`` (a Container has 23 properties and sets about
   five): node treats a missing optional property and a null one alike, and it checks the type of every value it
@@ -164,12 +165,11 @@ def _without_unset(reference: Any) -> Any:
 
 
 def _sample() -> list:
-    """Nested structs, maps and lists, as a pod spec has them."""
-    from cdk8s_plus_33 import k8s
+    """Nested structs, maps, lists and a jsii object, as the emitter sends them."""
+    import cdk8s
 
-    spec = k8s.PodSpec(
-        containers=[k8s.Container(name="c", image="i", args=["a"], env=[k8s.EnvVar(name="n", value="v")],
-                                  volume_mounts=[k8s.VolumeMount(name="m", mount_path="/m", read_only=True)])],
-        volumes=[k8s.Volume(name="m", empty_dir=k8s.EmptyDirVolumeSource(medium="Memory"))],
-        node_selector={"k": "v"}, automount_service_account_token=False)
-    return [spec, {"k": spec}, k8s.IntOrString.from_number(8080), 1.5, True, None]
+    metadata = cdk8s.ApiObjectMetadata(
+        name="n", labels={"k": "v"}, finalizers=["f"],
+        owner_references=[cdk8s.OwnerReference(api_version="v1", kind="K", name="o", uid="u", controller=False)])
+    props = cdk8s.ApiObjectProps(api_version="v1", kind="K", metadata=metadata)
+    return [props, {"k": props}, cdk8s.Size.mebibytes(1), 1.5, True, None]

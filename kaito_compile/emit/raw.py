@@ -1,10 +1,9 @@
-"""User-supplied raw Kubernetes data (VolumeSources, pod templates), added after cdk8s synthesis.
+"""Data added to an object after cdk8s synthesis: the bodies of the emitter's objects
+(:func:`.common.untyped_object`) and user-supplied raw Kubernetes data (VolumeSources) inside them.
 
-A typed cdk8s object applies its JSON patches and then passes the whole document through its struct
-converters, which expect Quantity and IntOrString *objects*: a raw ``sizeLimit: 1Gi`` or a template's
-``nvidia.com/gpu: "1"`` would silently vanish. So raw data is recorded on its object (an attribute of the
-Python proxy; node never sees it) and spliced into the plain JSON the chart produced (JSON-pointer
-``add``/``replace`` semantics).
+It is recorded on its object (an attribute of the Python proxy; node never sees it) and spliced into the plain JSON
+the chart produced, in the order recorded (JSON-pointer ``add``/``replace`` semantics). Values are copied when
+recorded, so no two objects share a mutable value.
 """
 
 from __future__ import annotations

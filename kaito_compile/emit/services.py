@@ -1,7 +1,4 @@
-"""The two Services of every inference workspace: ``<ws>`` (80 → 5000) and ``<ws>-headless``.
-
-Plain JSON in untyped objects (:func:`~.common.untyped_object`): a build emits two per inference workspace, 44 %
-of the bench tree's objects."""
+"""The two Services of every inference workspace: ``<ws>`` (80 → 5000) and ``<ws>-headless``."""
 
 from __future__ import annotations
 

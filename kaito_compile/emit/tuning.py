@@ -9,7 +9,7 @@ pusher waiting for a marker that never comes.
 
 from __future__ import annotations
 
-from cdk8s_plus_33 import k8s
+import cdk8s
 from kaito_runtime.layout import DOCKER_CONFIG_DIR, PULL_SECRETS_DIR, SCRATCH_DIR
 
 from ..plan.model import Plan
@@ -20,13 +20,15 @@ from .common import (
     docker_config_volume,
     empty_dir,
     gpu_resources,
-    metadata,
     mount,
     node_affinity,
+    plain,
+    plain_metadata,
     pod_security_context,
     restricted_security_context,
     scratch_env,
     tuning_tolerations,
+    untyped_object,
 )
 from .inference import WEIGHTS_DIR
 
@@ -53,17 +55,17 @@ def tuning_args(plan: Plan) -> list[str]:
     return args
 
 
-def _input_init_container(plan: Plan) -> k8s.Container | None:
+def _input_init_container(plan: Plan) -> dict | None:
     tuning = plan.tuning
     if tuning.input_urls:
-        return k8s.Container(
+        return plain(
             name="data-downloader", image=plan.images.tuning,
             command=["python3", "-m", "kaito_runtime.fetch"],
             args=[f"--dest={DATA_DIR}", *(f"--url={url}" for url in tuning.input_urls)],
             volume_mounts=[mount("data-volume", DATA_DIR)], security_context=restricted_security_context())
     if tuning.input_image:
         secret_dir = f"{tuning.input_name}-tuning-input"
-        return k8s.Container(
+        return plain(
             name="puller", image=plan.images.tuning,
             command=["python3", "-m", "kaito_runtime.artifact", "pull"],
             args=[f"--image={tuning.input_image}", f"--dest={DATA_DIR}"],
@@ -73,15 +75,15 @@ def _input_init_container(plan: Plan) -> k8s.Container | None:
     return None
 
 
-def _tuning_container(plan: Plan) -> k8s.Container:
+def _tuning_container(plan: Plan) -> dict:
     env = []
     if (plan.model.aliases and plan.model.aliases[0].startswith("phi-3")):
-        env.append(k8s.EnvVar(name="DEFAULT_TARGET_MODULES", value=PHI3_TARGET_MODULES))
-    env += [k8s.EnvVar(name="PYTORCH_CUDA_ALLOC_CONF", value="expandable_segments:True"), *scratch_env()]
+        env.append(plain(name="DEFAULT_TARGET_MODULES", value=PHI3_TARGET_MODULES))
+    env += [plain(name="PYTORCH_CUDA_ALLOC_CONF", value="expandable_segments:True"), *scratch_env()]
     if plan.model_access_secret:
-        env.append(k8s.EnvVar(name="HF_TOKEN", value_from=k8s.EnvVarSource(secret_key_ref=k8s.SecretKeySelector(
+        env.append(plain(name="HF_TOKEN", value_from=plain(secret_key_ref=plain(
             name=plan.model_access_secret, key="HF_TOKEN", optional=True))))
-    return k8s.Container(
+    return plain(
         name=plan.workspace, image=plan.images.tuning,
         command=["python3", "-m", "kaito_runtime.tuning"], args=tuning_args(plan),
         env=env, resources=gpu_resources(plan, plan.gpus_per_node),
@@ -92,24 +94,24 @@ def _tuning_container(plan: Plan) -> k8s.Container:
         security_context=restricted_security_context())
 
 
-def _pusher(plan: Plan) -> k8s.Container:
+def _pusher(plan: Plan) -> dict:
     out = plan.tuning.output_dir
-    return k8s.Container(
+    return plain(
         name="pusher", image=plan.images.tuning,
         command=["python3", "-m", "kaito_runtime.artifact", "push"],
         args=[f"--image={plan.tuning.output_image}", f"--source={out}", f"--wait-for={out}/{COMPLETION_MARKER}",
               f"--model-name={plan.tuning.preset_name}"],
-        env=[k8s.EnvVar(name="DOCKER_CONFIG", value=DOCKER_CONFIG_DIR)],
+        env=[plain(name="DOCKER_CONFIG", value=DOCKER_CONFIG_DIR)],
         volume_mounts=[mount("docker-config", DOCKER_CONFIG_DIR, read_only=True), mount("results-volume", out),
                        mount("tmp", SCRATCH_DIR)],
         security_context=restricted_security_context())
 
 
-def _volumes(plan: Plan) -> tuple[list[k8s.Volume], list[tuple[str, dict]]]:
+def _volumes(plan: Plan) -> tuple[list[dict], list[tuple[str, dict]]]:
     """Typed volumes, and the user's schemaless VolumeSources to patch in verbatim (name, source)."""
     tuning = plan.tuning
     volumes = [empty_dir("dshm", memory=True), empty_dir("model-weights-volume"),
-               k8s.Volume(name="config-volume", config_map=k8s.ConfigMapVolumeSource(name=tuning.config_map))]
+               plain(name="config-volume", config_map=plain(name=tuning.config_map))]
     user: list[tuple[str, dict]] = []
     if tuning.output_volume:
         user.append(("results-volume", tuning.output_volume))
@@ -128,7 +130,7 @@ def _volumes(plan: Plan) -> tuple[list[k8s.Volume], list[tuple[str, dict]]]:
     return volumes, user
 
 
-def emit_tuning_job(scope: Scope, plan: Plan) -> k8s.KubeJob:
+def emit_tuning_job(scope: Scope, plan: Plan) -> cdk8s.ApiObject:
     labels = {WORKSPACE_LABEL: plan.workspace}
     tuning = plan.tuning
     init = [c for c in [_input_init_container(plan)] if c is not None]
@@ -139,27 +141,27 @@ def emit_tuning_job(scope: Scope, plan: Plan) -> k8s.KubeJob:
     else:
         containers = [main]
     volumes, user_volumes = _volumes(plan)
-    job = k8s.KubeJob(*scope.at("job"), metadata=metadata(plan, plan.workspace,
-                                                      annotations={"workspace.kaito.io/revision": "1"}),
-                      spec=k8s.JobSpec(template=k8s.PodTemplateSpec(
-                          metadata=k8s.ObjectMeta(labels=labels),
-                          spec=k8s.PodSpec(
-                              restart_policy="Never",
-                              affinity=node_affinity(plan, with_provisioner=False),
-                              tolerations=tuning_tolerations(plan),
-                              init_containers=init or None,
-                              containers=containers,
-                              volumes=volumes,
-                              image_pull_secrets=[k8s.LocalObjectReference(name=tuning.output_push_secret)]
-                              if tuning.output_image else None,
-                              security_context=pod_security_context(),
-                              automount_service_account_token=False,
-                          ))))
+    spec = plain(template=plain(
+        metadata=plain(labels=labels),
+        spec=plain(
+            restart_policy="Never",
+            affinity=node_affinity(plan, with_provisioner=False),
+            tolerations=tuning_tolerations(plan),
+            init_containers=init or None,
+            containers=containers,
+            volumes=volumes,
+            image_pull_secrets=[plain(name=tuning.output_push_secret)] if tuning.output_image else None,
+            security_context=pod_security_context(),
+            automount_service_account_token=False,
+        )))
+    job = untyped_object(scope, "job", "batch/v1", "Job",
+                         plain_metadata(plan, plan.workspace, annotations={"workspace.kaito.io/revision": "1"}),
+                         {"spec": spec})
     for name, source in user_volumes:
         raw.add(job, "/spec/template/spec/volumes/-", {"name": name, **source})
     return job
 
 
-def emit_config_maps(scope: Scope, plan: Plan) -> list[k8s.KubeConfigMap]:
-    return [k8s.KubeConfigMap(*scope.at(f"configmap-{cm.name}"), metadata=metadata(plan, cm.name), data=cm.data)
-            for cm in plan.config_maps]
+def emit_config_maps(scope: Scope, plan: Plan) -> list[cdk8s.ApiObject]:
+    return [untyped_object(scope, f"configmap-{cm.name}", "v1", "ConfigMap", plain_metadata(plan, cm.name),
+                           {"data": cm.data}) for cm in plan.config_maps]

@@ -23,7 +23,7 @@ from typing import Any
 
 from .validate import SCHEMA_FILE
 
-KUBERNETES_VERSION = "1.33"  # cdk8s-plus-33's
+KUBERNETES_VERSION = "1.33"  # the project config's default kubernetesVersion (config.py)
 UPSTREAM = Path(__file__).resolve().parents[3] / "shared" / "upstream"
 CORE_KINDS = (
     ("v1", "ConfigMap"), ("v1", "Service"), ("v1", "PersistentVolumeClaim"),

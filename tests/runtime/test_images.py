@@ -108,7 +108,7 @@ def test_every_module_an_image_imports_comes_with_its_extra(extra: str) -> None:
 
 
 # The compiler's own stack (rich and click also come with transformers and huggingface-hub, so they are not here).
-COMPILER_ONLY = {"cdk8s", "cdk8s-plus-33", "constructs", "jsii", "ruamel-yaml", "jsonschema"}
+COMPILER_ONLY = {"cdk8s", "constructs", "jsii", "ruamel-yaml", "jsonschema"}
 
 
 def _image_distributions(extra: str) -> frozenset[str]:
