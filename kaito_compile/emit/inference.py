@@ -116,7 +116,7 @@ def _hf_token_env(plan: Plan) -> list[dict]:
 
 def _http_probe(port: int, *, failure_threshold: int | None = None, initial_delay: int = 0) -> dict:
     return plain(http_get=plain(path=HEALTH_PATH, port=port),
-                     initial_delay_seconds=initial_delay, period_seconds=10, failure_threshold=failure_threshold)
+                 initial_delay_seconds=initial_delay, period_seconds=10, failure_threshold=failure_threshold)
 
 
 # --- transformers runtime: our server in a Deployment ---------------------------------------------------------
@@ -147,8 +147,7 @@ def _cpu_limit_env(plan: Plan) -> dict:
 
 
 def _local_weights_volume(plan: Plan) -> dict:
-    return plain(name="model-weights-hostpath",
-                      host_path=plain(path=plan.local_weights, type="Directory"))
+    return plain(name="model-weights-hostpath", host_path=plain(path=plan.local_weights, type="Directory"))
 
 
 def emit_transformers_deployment(scope: Scope, plan: Plan) -> cdk8s.ApiObject:
@@ -160,8 +159,7 @@ def emit_transformers_deployment(scope: Scope, plan: Plan) -> cdk8s.ApiObject:
         volumes.insert(0, _local_weights_volume(plan))
     if plan.inference_config:
         mounts.insert(0, mount("config-volume", CONFIG_DIR, read_only=True))
-        volumes.insert(0, plain(name="config-volume",
-                                     config_map=plain(name=plan.inference_config)))
+        volumes.insert(0, plain(name="config-volume", config_map=plain(name=plan.inference_config)))
     container = plain(
         name=plan.workspace,
         image=plan.images.inference,
@@ -238,7 +236,7 @@ def _vllm_probes(plan: Plan) -> dict[str, dict]:
 
         readiness = health("readiness", f"--vllm-port={INFERENCE_PORT}")
         startup = plain(exec=readiness, initial_delay_seconds=0, period_seconds=10, timeout_seconds=1,
-                            failure_threshold=ft)
+                        failure_threshold=ft)
         if _benchmark_enabled(plan):
             startup = plain(exec=plain(command=[
                 "/bin/sh", "-c", 'if [ "$POD_INDEX" = "0" ]; then python3 /workspace/vllm/benchmark_entrypoint.py; '
@@ -246,15 +244,15 @@ def _vllm_probes(plan: Plan) -> dict[str, dict]:
         return {
             "startup_probe": startup,
             "liveness_probe": plain(exec=health("liveness", "--ray-port=6379"), initial_delay_seconds=60,
-                                        period_seconds=10, timeout_seconds=5, failure_threshold=1,
-                                        termination_grace_period_seconds=1),
+                                    period_seconds=10, timeout_seconds=5, failure_threshold=1,
+                                    termination_grace_period_seconds=1),
             "readiness_probe": plain(exec=readiness, initial_delay_seconds=0, period_seconds=10,
-                                         timeout_seconds=1, failure_threshold=1),
+                                     timeout_seconds=1, failure_threshold=1),
         }
     startup = _http_probe(INFERENCE_PORT, failure_threshold=ft)
     if _benchmark_enabled(plan):
         startup = plain(exec=plain(command=["python3", "/workspace/vllm/benchmark_entrypoint.py"]),
-                            period_seconds=10, timeout_seconds=600, failure_threshold=ft)
+                        period_seconds=10, timeout_seconds=600, failure_threshold=ft)
     return {"startup_probe": startup, "liveness_probe": _http_probe(INFERENCE_PORT, failure_threshold=3),
             "readiness_probe": _http_probe(INFERENCE_PORT, initial_delay=30)}
 
@@ -288,8 +286,7 @@ def emit_vllm_statefulset(scope: Scope, plan: Plan, *, nvme_storage_class: bool)
     volumes = []
     if plan.inference_config:
         mounts.append(mount("config-volume", CONFIG_DIR))
-        volumes.append(plain(name="config-volume",
-                                  config_map=plain(name=plan.inference_config)))
+        volumes.append(plain(name="config-volume", config_map=plain(name=plan.inference_config)))
     if download:
         mounts.append(mount("model-weights-volume", WEIGHTS_DIR))
     else:
@@ -297,8 +294,7 @@ def emit_vllm_statefulset(scope: Scope, plan: Plan, *, nvme_storage_class: bool)
         volumes.append(_local_weights_volume(plan))
     if cuda:
         mounts.append(mount("cuda-toolkit-hostpath", CUDA_DIR, read_only=True))
-        volumes.append(plain(name="cuda-toolkit-hostpath",
-                                  host_path=plain(path=CUDA_DIR, type="DirectoryOrCreate")))
+        volumes.append(plain(name="cuda-toolkit-hostpath", host_path=plain(path=CUDA_DIR, type="DirectoryOrCreate")))
     mounts.append(mount("dshm", "/dev/shm"))
     volumes.append(empty_dir("dshm", memory=True))
     mounts += _adapter_mounts(plan)
@@ -323,10 +319,8 @@ def emit_vllm_statefulset(scope: Scope, plan: Plan, *, nvme_storage_class: bool)
     if nvme:
         claim_templates = [plain(
             metadata=plain(name="model-weights-volume", labels=labels),
-            spec=plain(
-                access_modes=["ReadWriteOnce"], storage_class_name="kaito-local-nvme-disk",
-                resources=plain(
-                    requests={"storage": plan.disk_size})))]
+            spec=plain(access_modes=["ReadWriteOnce"], storage_class_name="kaito-local-nvme-disk",
+                       resources=plain(requests={"storage": plan.disk_size})))]
     spec = plain(
         replicas=workload_replicas(plan),
         selector=plain(match_labels=labels),

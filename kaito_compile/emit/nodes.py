@@ -1,6 +1,7 @@
 """Node provisioning objects: NodeClaims (gpu-provisioner), legacy Machines, a NodePool (karpenter).
 
-These are cluster-scoped custom resources, emitted in a chart without a namespace. Names are derived from namespace, workspace and index only (Kaito's are random).
+These are cluster-scoped custom resources, emitted in a chart without a namespace. Names are derived from
+namespace, workspace and index only (Kaito's are random).
 """
 
 from __future__ import annotations

@@ -108,7 +108,7 @@ def _pusher(plan: Plan) -> dict:
 
 
 def _volumes(plan: Plan) -> tuple[list[dict], list[tuple[str, dict]]]:
-    """Typed volumes, and the user's schemaless VolumeSources to patch in verbatim (name, source)."""
+    """Our volumes, and the user's schemaless VolumeSources to patch in verbatim after them (name, source)."""
     tuning = plan.tuning
     volumes = [empty_dir("dshm", memory=True), empty_dir("model-weights-volume"),
                plain(name="config-volume", config_map=plain(name=tuning.config_map))]
