@@ -109,14 +109,9 @@ def plain_metadata(plan: Plan, name: str, *, namespaced: bool = True, labels: di
                    annotations: dict[str, str] | None = None) -> cdk8s.ApiObjectMetadata:
     """An object's metadata: ``name``, the workspace's namespace unless the kind is cluster-scoped, the common labels
     and annotations and the given ones."""
-    return cdk8s.ApiObjectMetadata(**_metadata_fields(plan, name, namespaced, labels, annotations))
-
-
-def _metadata_fields(plan: Plan, name: str, namespaced: bool, labels: dict[str, str] | None,
-                     annotations: dict[str, str] | None) -> dict[str, Any]:
-    return {"name": name, "namespace": plan.namespace if namespaced else None,
-            "labels": {**common_labels(plan), **(labels or {})},
-            "annotations": {**common_annotations(plan), **(annotations or {})}}
+    return cdk8s.ApiObjectMetadata(name=name, namespace=plan.namespace if namespaced else None,
+                                   labels={**common_labels(plan), **(labels or {})},
+                                   annotations={**common_annotations(plan), **(annotations or {})})
 
 
 def provisioner_terms(plan: Plan) -> list[tuple[str, str]]:
