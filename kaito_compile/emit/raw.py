@@ -2,7 +2,7 @@
 (:func:`.common.untyped_object`) and user-supplied raw Kubernetes data (VolumeSources) inside them.
 
 It is recorded on its object (an attribute of the Python proxy; node never sees it) and spliced into the plain JSON
-the chart produced, in the order recorded (JSON-pointer ``add``/``replace`` semantics). Values are copied when
+the chart produced, in the order recorded (JSON-pointer ``add`` semantics). Values are copied when
 recorded, so no two objects share a mutable value.
 """
 
@@ -17,7 +17,6 @@ import cdk8s
 
 @dataclass(frozen=True)
 class RawPatch:
-    op: str  # "add" or "replace"
     path: str  # JSON pointer; "-" appends to a list
     value: Any
 
@@ -26,11 +25,7 @@ _ATTRIBUTE = "_kaito_compile_raw_patches"
 
 
 def add(obj: cdk8s.ApiObject, path: str, value: Any) -> None:
-    _record(obj, RawPatch("add", path, copy.deepcopy(value)))
-
-
-def replace(obj: cdk8s.ApiObject, path: str, value: Any) -> None:
-    _record(obj, RawPatch("replace", path, copy.deepcopy(value)))
+    _record(obj, RawPatch(path, copy.deepcopy(value)))
 
 
 def _record(obj: cdk8s.ApiObject, patch: RawPatch) -> None:
@@ -57,10 +52,8 @@ def apply(document: dict, patches: list[RawPatch]) -> dict:
         if isinstance(target, list):
             if last == "-":
                 target.append(patch.value)
-            elif patch.op == "add":
-                target.insert(int(last), patch.value)
             else:
-                target[int(last)] = patch.value
+                target.insert(int(last), patch.value)
         else:
             target[last] = patch.value
     return document

@@ -61,8 +61,8 @@ def test_raw_patches_travel_on_their_object_and_are_taken_once():
 
     first, second = Obj(), Obj()
     raw.add(first, "/spec", {"a": 1})
-    raw.replace(second, "/spec/template", {"b": 2})
-    assert raw.take(first) == [raw.RawPatch("add", "/spec", {"a": 1})]
+    raw.add(second, "/spec/template/spec/volumes/-", {"b": 2})
+    assert raw.take(first) == [raw.RawPatch("/spec", {"a": 1})]
     assert raw.take(first) == []
-    assert raw.take(second) == [raw.RawPatch("replace", "/spec/template", {"b": 2})]
+    assert raw.take(second) == [raw.RawPatch("/spec/template/spec/volumes/-", {"b": 2})]
     assert not hasattr(raw, "_PENDING")

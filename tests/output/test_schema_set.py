@@ -102,3 +102,16 @@ def test_an_error_names_the_path_of_the_bad_value():
     bad["spec"]["template"]["spec"]["containers"][0]["args"] = ["--port", 5000]
     assert validate.object_errors(bad) == [validate.SchemaError(
         ("spec", "template", "spec", "containers", 0, "args", 1), '5000 is not of types "null", "string"')]
+
+
+def test_a_batch_checked_kind_by_kind_gives_each_object_its_own_errors():
+    """``build`` validates a batch kind by kind: the errors still come back in the objects' order, on their object."""
+    objects = list(reversed(emitted_objects()))  # kinds interleaved, not in the order they are checked
+    kinds = [obj["kind"] for obj in objects]
+    assert len(set(kinds)) > 3 and sorted(kinds) != kinds
+    bad = next(index for index, obj in enumerate(objects) if obj["kind"] == "Deployment")
+    objects[bad] = copy.deepcopy(objects[bad])
+    objects[bad]["spec"]["template"]["spec"]["containers"][0]["args"] = ["--port", 5000]
+    found = validate.errors_kind_by_kind(objects)
+    assert found == [validate.object_errors(obj) for obj in objects]
+    assert [index for index, errors in enumerate(found) if errors] == [bad]
